@@ -1,0 +1,93 @@
+"""One-command setup: ``python3 -m autograder.bootstrap demo|test|shell [ARGS...]``.
+
+Standard library only, so it runs on a fresh machine with nothing but Python 3.11:
+
+1. creates (or reuses) a virtual environment — ``$COURSE_VENV``, else
+   ``~/.cache/cnn-course/venv-py3.11`` — and installs the course with its staff and test
+   dependencies (pinned in pyproject.toml; pip reconciles in seconds when all is there);
+2. puts the course root on that environment's ``sys.path`` (a ``.pth`` file) so that the
+   reference ``solutions`` package is importable for grading, while the wheel never ships it;
+3. fetches Fashion-MNIST offline (``course data``);
+4. runs ``course demo`` (``demo``), the test suite (``test``: ``pytest`` with ARGS) or any
+   command inside the environment (``shell CMD...``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_VENV = Path.home() / ".cache" / "cnn-course" / f"venv-py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def log(msg: str) -> None:
+    print(f"[bootstrap] {msg}", flush=True)
+
+
+def venv_dir() -> Path:
+    return Path(os.environ.get("COURSE_VENV", DEFAULT_VENV)).expanduser()
+
+
+def ensure_venv(path: Path) -> Path:
+    python = path / "bin" / "python"
+    if not python.exists():
+        log(f"creating virtual environment {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    return python
+
+
+def install(python: Path) -> None:
+    log("installing the course and its pinned dependencies (first run: several minutes)")
+    quiet = [] if os.environ.get("COURSE_VERBOSE") else ["-q"]
+    subprocess.run([python, "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", *quiet, "--disable-pip-version-check", "-e", f"{ROOT}[dev]"],
+        check=True,
+        cwd=ROOT,
+    )
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    (Path(purelib) / "cnn-course-root.pth").write_text(f"{ROOT}\n")
+
+
+def run_in_env(python: Path, argv: list[str]) -> int:
+    env = dict(os.environ)
+    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(python.parent.parent)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return subprocess.run(argv, env=env, cwd=ROOT).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("demo", "test", "shell", "setup"):
+        print(__doc__)
+        return 2
+    if sys.version_info[:2] != (3, 11):
+        log(f"Python 3.11 is required (this is {sysconfig.get_python_version()}); run it with python3.11")
+        return 2
+    action, rest = argv[0], argv[1:]
+    python = ensure_venv(venv_dir())
+    install(python)
+    bindir = python.parent
+    if run_in_env(python, [str(bindir / "course"), "data"]) != 0:
+        return 1
+    if action == "setup":
+        return 0
+    if action == "demo":
+        return run_in_env(python, [str(bindir / "course"), "demo", *rest])
+    if action == "test":
+        return run_in_env(python, [str(python), "-m", "pytest", *rest])
+    return run_in_env(python, rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Checks, one module per topic. No framework is imported at module level."""

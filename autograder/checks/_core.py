@@ -1,0 +1,241 @@
+"""Building blocks shared by every check: calling student code, comparing arrays, guards.
+
+Order inside a check (STYLE.md): not attempted → type → shape → dtype → values → behaviour.
+Each helper raises :class:`~autograder.feedback.CheckFailure` at the first problem with a
+stable code and a French message; none of them prints the expected values of a case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autograder.backends import to_numpy
+from autograder.feedback import CheckFailure, NotAttempted, describe_exception, fail
+
+#: Tolerances, in one place: (rtol, atol) by the dtype the comparison runs in.
+#: float64 forward passes match frameworks to ~1e-12; CS231n asks ~1e-8 relative error.
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-7, 1e-9),
+    "float32": (1e-4, 1e-5),
+    "numerical_gradient": (1e-5, 1e-7),
+}
+
+
+def tolerance(kind: str) -> tuple[float, float]:
+    return TOLERANCES[kind]
+
+
+# ---------------------------------------------------------------------------------------------
+# Forbidden calls: using the framework op the exercise asks to implement earns no credit.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Spy:
+    used: list[str] = field(default_factory=list)
+
+
+def _resolve(dotted: str) -> tuple[Any, str] | None:
+    """Parent object and attribute name of ``dotted`` if its root module is imported."""
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:i]))
+        if module is None:
+            continue
+        obj = module
+        try:
+            for name in parts[i:-1]:
+                obj = getattr(obj, name)
+            if not hasattr(obj, parts[-1]):
+                return None
+        except AttributeError:
+            return None
+        return obj, parts[-1]
+    return None
+
+
+@contextlib.contextmanager
+def _patched(targets: Sequence[str], spy: _Spy) -> Iterator[None]:
+    saved: list[tuple[Any, str, Any]] = []
+    for dotted in targets:
+        found = _resolve(dotted)
+        if found is None:
+            continue
+        parent, attr = found
+        original = getattr(parent, attr)
+
+        def wrapper(*args: Any, __o: Any = original, __n: str = dotted, **kwargs: Any) -> Any:
+            spy.used.append(__n)
+            return __o(*args, **kwargs)
+
+        try:
+            setattr(parent, attr, wrapper)
+        except (AttributeError, TypeError):
+            continue
+        saved.append((parent, attr, original))
+    try:
+        yield
+    finally:
+        for parent, attr, original in reversed(saved):
+            setattr(parent, attr, original)
+
+
+def _roots(targets: Sequence[str]) -> set[str]:
+    return {t.split(".", 1)[0] for t in targets}
+
+
+def call_student(
+    fn: Any,
+    *args: Any,
+    what: str,
+    code: str,
+    forbidden: Sequence[str] = (),
+    **kwargs: Any,
+) -> Any:
+    """Call the student's ``fn`` and turn what can go wrong into a clear failure.
+
+    Args:
+        fn: the student's function.
+        what: its name as the student knows it (``conv2d_forward``).
+        code: failure-code prefix (``conv``): errors become ``<code>.exception``, use of a
+            forbidden op ``<code>.framework_used``.
+        forbidden: dotted names (``torch.nn.functional.conv2d``) whose use gives no credit.
+            Modules imported by the call itself are caught by calling it a second time.
+
+    Raises:
+        NotAttempted: ``fn`` is still nbgrader's stub.
+        CheckFailure: ``fn`` is not callable, raised, or used a forbidden op.
+    """
+    if not callable(fn):
+        fail(f"{code}.not_callable", f"`{what}` doit être une fonction ; reçu un objet de type `{type(fn).__name__}`.")
+    spy = _Spy()
+    before = set(sys.modules)
+    result = _call_once(fn, args, kwargs, what, code, forbidden, spy)
+    if forbidden and not spy.used and any(r in sys.modules and r not in before for r in _roots(forbidden)):
+        # The student imported a framework inside the function: watch it on a second call.
+        result = _call_once(fn, args, kwargs, what, code, forbidden, spy)
+    if spy.used:
+        names = ", ".join(f"`{n}`" for n in dict.fromkeys(spy.used))
+        fail(
+            f"{code}.framework_used",
+            f"`{what}` appelle {names} : l'exercice demande de l'implémenter vous-même "
+            "(NumPy et des boucles ou des produits matriciels). Cette vérification ne rapporte "
+            "pas de point tant que l'opération toute faite est utilisée.",
+        )
+    return result
+
+
+def _call_once(fn, args, kwargs, what, code, forbidden, spy) -> Any:
+    # Students may modify their inputs in place; every call gets its own copies.
+    args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    try:
+        with _patched(forbidden, spy):
+            return fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise NotAttempted(what) from exc
+    except CheckFailure:
+        raise
+    except RecursionError as exc:
+        fail(f"{code}.exception", f"`{what}` s'appelle elle-même sans fin ({describe_exception(exc)}).")
+    except Exception as exc:  # noqa: BLE001 - any student error becomes feedback
+        fail(f"{code}.exception", f"`{what}` a levé une exception : {describe_exception(exc)}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Expectations on arrays.
+# ---------------------------------------------------------------------------------------------
+
+
+def expect_array(got: Any, *, what: str, code: str) -> np.ndarray:
+    """``got`` as a NumPy array; fails with ``<code>.type`` for None, tuples of arrays, etc."""
+    if got is None:
+        fail(f"{code}.type", f"{what} vaut `None` : avez-vous oublié le `return` ?")
+    try:
+        arr = to_numpy(got)
+    except Exception:  # noqa: BLE001
+        arr = None
+    if arr is None or arr.dtype == object:
+        fail(f"{code}.type", f"{what} doit être un tableau NumPy ; reçu `{type(got).__name__}`.")
+    return arr
+
+
+def expect_shape(got: np.ndarray, shape: tuple[int, ...], *, what: str, code: str, hint: str = "") -> None:
+    if tuple(got.shape) != tuple(shape):
+        fail(code, f"{what} : forme {tuple(got.shape)}, attendu {tuple(shape)}. {hint}".strip())
+
+
+def expect_float(got: np.ndarray, precision: str, *, what: str, code: str) -> None:
+    """A floating dtype, at least as precise as ``precision`` (``float64`` inputs stay float64)."""
+    if not np.issubdtype(got.dtype, np.floating):
+        fail(
+            code,
+            f"{what} est de type `{got.dtype}` : les valeurs sont tronquées. Créez le tableau de "
+            "sortie avec un type flottant (par ex. `np.zeros(forme, dtype=x.dtype)`).",
+        )
+    if np.finfo(got.dtype).bits < np.finfo(np.dtype(precision)).bits:
+        fail(
+            code,
+            f"{what} est en `{got.dtype}` alors que l'entrée est en `{precision}` : gardez la "
+            "précision de l'entrée (par ex. `dtype=x.dtype`).",
+        )
+
+
+def mismatch(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str | None:
+    """``None`` when close; else a description that shows positions, never expected values."""
+    if got.shape != expected.shape:
+        return f"forme {got.shape} au lieu de {expected.shape}"
+    finite = np.isfinite(got)
+    if not finite.all():
+        idx = tuple(int(i) for i in np.argwhere(~finite)[0])
+        return f"valeur non finie (NaN ou infini) à l'indice {idx}"
+    bad = ~np.isclose(got, expected, rtol=rtol, atol=atol)
+    if not bad.any():
+        return None
+    err = np.abs(got.astype(np.float64) - expected)
+    idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
+    return (
+        f"{int(bad.sum())} valeur(s) sur {bad.size} hors tolérance, écart maximal "
+        f"{err.max():.2e} à l'indice {idx}"
+    )
+
+
+def close(got: np.ndarray, expected: np.ndarray, precision: str = "float64") -> bool:
+    rtol, atol = tolerance(precision)
+    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=rtol, atol=atol))
+
+
+def expect_close(
+    got: np.ndarray,
+    expected: np.ndarray,
+    *,
+    what: str,
+    code: str,
+    hint: str = "",
+    precision: str = "float64",
+) -> None:
+    rtol, atol = tolerance(precision)
+    problem = mismatch(got, expected, rtol, atol)
+    if problem is not None:
+        fail(code, f"{what} : {problem}. {hint}".strip())
+
+
+def first_diagnosis(got: np.ndarray, candidates: Sequence[tuple[Callable[[], np.ndarray], str, str]]) -> None:
+    """Name a known bug when ``got`` equals what that bug would produce.
+
+    Args:
+        candidates: ``(make_wrong_output, code, message)`` triples, tried in order; the
+            first whose wrong output matches ``got`` raises its failure.
+    """
+    for make, code, message in candidates:
+        try:
+            wrong = make()
+        except Exception:  # noqa: BLE001 - a diagnosis that cannot be built is skipped
+            continue
+        if close(got, np.asarray(wrong)):
+            raise CheckFailure(code, message)

@@ -1,0 +1,1 @@
+"""Grading: real nbgrader pipeline helpers, hardened pieces and the parallel grader."""

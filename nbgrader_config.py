@@ -1,0 +1,78 @@
+# nbgrader configuration of the CNN course. nbgrader reads this file from the current
+# directory: run `nbgrader ...` and `course ...` from the course root (the folder of this file).
+# Every setting says why it is here; see ../shared/NBGRADER_NOTES.md-style facts in README.md.
+import os
+
+c = get_config()  # noqa: F821 - injected by traitlets when nbgrader loads this file
+
+# ---- Course and folders ---------------------------------------------------------------------
+# One id for the exchange and the formgrader; the same on every grader's machine.
+c.CourseDirectory.course_id = "cnn-course"
+# The course root is this file's folder, wherever nbgrader is started from inside it.
+c.CourseDirectory.root = os.environ.get("COURSE_ROOT", os.path.dirname(os.path.abspath(__file__)))
+# Layout fixed by the course: sources with solutions and hidden tests, generated releases.
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+# Graders may point at PostgreSQL (several graders at once); SQLite in the course root otherwise.
+if os.environ.get("COURSE_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
+# Never copied into releases or submissions: editor and cache debris.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
+
+# ---- What students receive ------------------------------------------------------------------
+# French stubs: the course speaks French to students. The stub raises, which the checks read as
+# "Non tenté" and score 0 (never full marks).
+c.ClearSolutions.code_stub = {"python": "# VOTRE CODE ICI\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "VOTRE RÉPONSE ICI"
+# Hidden tests are removed from releases between these markers (nbgrader's defaults, pinned).
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
+# Releases never carry outputs (they could hold solution results).
+c.ClearOutput.remove_metadata_fields = ["collapsed", "scrolled", "deletable", "editable"]
+
+# ---- Autograding: what is trusted -----------------------------------------------------------
+# A student who deletes a test cell gets it back from the gradebook instead of escaping it.
+c.OverwriteCells.add_missing_cells = True
+# Source files (data, helper modules) always overwrite the student's copies, except these.
+c.Autograde.exclude_overwriting = {}
+# Students and assignments missing from the gradebook are created rather than failing the run.
+c.Autograde.create_student = True
+
+# ---- Execution --------------------------------------------------------------------------------
+# Training cells of modules 4-7 run up to ~60 s on 2 CPU cores; 5 min leaves room for a loaded
+# grading machine. A cell past the limit is interrupted, scores 0 and execution goes on.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+# The kernel may take time to start when TensorFlow and PyTorch are imported by the first cell.
+c.Execute.startup_timeout = 120
+# Quiet frameworks in the grading kernel (it inherits this environment): their import-time
+# logs on stderr would zero a test cell.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+# Data sets are found offline (see `course data`): no download attempt during grading.
+os.environ.setdefault("COURSE_OFFLINE", "1")
+
+# ---- Outputs ----------------------------------------------------------------------------------
+# An output bomb cannot fill the gradebook or feedback: long streams are cut.
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100
+# Framework chatter that still reaches stderr in a test cell would score it 0: these lines are
+# dropped before scoring (nbgrader >= 0.9.4; off unless enabled). nbgrader drops a whole stderr
+# output when the pattern is found in it; the score itself is computed by the check library, so
+# this can only spare a cell from framework noise, never raise a score.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"(?:"
+    r"[IWE]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+\.cc:\d+\]"  # absl/TF C++ log lines
+    r"|.*oneDNN custom operations are on"
+    r"|.*TF_ENABLE_ONEDNN_OPTS"
+    r"|.*This TensorFlow binary is optimized"
+    r"|.*Unable to register cu(?:DNN|FFT|BLAS) factory"
+    r"|.*computation placer already registered"
+    r"|.*could not open file to read NUMA node"
+    r"|WARNING: All log messages before absl::InitializeLog"
+    r"|.*(?:User|Deprecation|Future|Runtime)Warning:"
+    r"|\s+warnings\.warn\("
+    r")"
+)

@@ -329,6 +329,12 @@ def _forward_case(conv2d_forward: Callable, case: ConvCase, seed: int, *, hidden
                     "croisée, comme `torch.nn.functional.conv2d` : pas de `[::-1, ::-1]`.",
                 ),
                 (
+                    lambda: expected.transpose(0, 2, 3, 1),
+                    "conv.layout",
+                    f"{what} : les canaux sont en dernier (NHWC) ; le cours travaille en NCHW, "
+                    "sortie (N, F, H_out, W_out).",
+                ),
+                (
                     lambda: oracle.conv2d(x, w, None, case.stride, case.padding),
                     "conv.bias",
                     f"{what} : le biais manque. Ajoutez `b[f]` à chaque sortie du filtre f "
@@ -351,7 +357,7 @@ def conv2d_forward_basic(conv2d_forward: Callable) -> None:
 
 def conv2d_forward_stride(conv2d_forward: Callable) -> None:
     """stride=2 sans padding, image dont la taille ne tombe pas juste."""
-    _forward_case(conv2d_forward, ConvCase(1, 2, 7, 8, 3, 3, 3, stride=2), seed=1, hidden=False)
+    _forward_case(conv2d_forward, ConvCase(1, 2, 7, 8, 4, 3, 3, stride=2), seed=1, hidden=False)
 
 
 def conv2d_forward_padding(conv2d_forward: Callable) -> None:

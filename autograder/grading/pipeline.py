@@ -54,18 +54,35 @@ def nbgrader(course: Path, *args: str, check: bool = True, timeout: float | None
     return proc
 
 
-def make_course(course: Path, assignments: Iterable[str], *, with_release: bool = False) -> Path:
+def make_course(
+    course: Path,
+    assignments: Iterable[str],
+    *,
+    with_release: bool = False,
+    notebooks: Iterable[str] | None = None,
+) -> Path:
     """Create a course folder holding copies of the given assignments' sources.
 
     Args:
         course: folder to create (must not exist or be empty).
         assignments: assignment ids, e.g. ``["m3-fundamentals"]``.
         with_release: also copy the committed ``release/`` folders.
+        notebooks: copy only these notebooks (names without ``.ipynb``), e.g. to grade one
+            notebook of a module in a test; other files of the assignment are copied.
     """
     course.mkdir(parents=True, exist_ok=True)
     shutil.copy2(COURSE_ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    keep = None if notebooks is None else {f"{n}.ipynb" for n in notebooks}
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        if keep is None:
+            return []
+        return [n for n in names if n.endswith(".ipynb") and n not in keep]
+
     for assignment in assignments:
-        shutil.copytree(COURSE_ROOT / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True)
+        shutil.copytree(
+            COURSE_ROOT / "source" / assignment, course / "source" / assignment, dirs_exist_ok=True, ignore=ignore
+        )
         if with_release:
             shutil.copytree(COURSE_ROOT / "release" / assignment, course / "release" / assignment, dirs_exist_ok=True)
     return course

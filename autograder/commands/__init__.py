@@ -1,0 +1,1 @@
+"""Subcommands of `course` that drive nbgrader (release, grade, demo)."""

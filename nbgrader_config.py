@@ -38,6 +38,65 @@ c.Autograde.exclude_overwriting = {}
 # Students and assignments missing from the gradebook are created rather than failing the run.
 c.Autograde.create_student = True
 
+# ---- Hardened grading (student code is untrusted; see autograder/grading/) -------------------
+# Sanitize pass: drop execution-control metadata/tags first (a `skip-execution` tag on a test
+# cell would leave it without output, which nbgrader scores as full marks), then nbgrader's own
+# steps, which restore locked and hidden test cells from the gradebook.
+c.Autograde.sanitize_preprocessors = [
+    "autograder.grading.preprocessors.StripExecutionControls",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Grade pass: GuardedExecute replaces Execute (guard around test cells, score verification,
+# recovery after a kernel death or a stuck kernel); the rest is nbgrader's default list.
+c.Autograde.autograde_preprocessors = [
+    "autograder.grading.preprocessors.GuardedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Every notebook runs in the sandboxed kernel (bubblewrap: no network, read-only system, only
+# its own folder writable, gradebook/sources/other students hidden, resource limits). Its
+# kernelspec ships in the package; JUPYTER_PATH makes jupyter_client find it.
+_kernels = os.path.join(c.CourseDirectory.root, "autograder", "grading", "jupyter")
+try:
+    import autograder.grading as _grading
+
+    _kernels = os.path.join(os.path.dirname(_grading.__file__), "jupyter")
+except ImportError:  # the course package is not installed: nbgrader's plain kernel, unguarded
+    _kernels = None
+if _kernels:
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [_kernels, os.environ.get("JUPYTER_PATH")]))
+    c.Execute.kernel_name = "course-sandbox"
+# The sandboxed kernel has no network, not even the client's loopback: talk over Unix sockets.
+c.KernelManager.transport = "ipc"
+# Its sockets live in a private folder of this grading process (bound into the sandbox), never
+# in a shared one such as /tmp, which the kernel must not see.
+import tempfile as _tempfile  # noqa: E402
+
+c.KernelManager.ip = os.path.join(_tempfile.mkdtemp(prefix="course-ipc-"), "kernel")
+# The kernel must know what to hide: the course root (gradebook, sources, every submission).
+os.environ["COURSE_ROOT"] = c.CourseDirectory.root
+# Refuse to autograde on a host that cannot sandbox, unless told (`COURSE_UNSAFE=1`, which
+# `course grade --unsafe` sets): say why once, clearly, instead of failing per notebook.
+import sys as _sys  # noqa: E402
+
+if _kernels and "autograde" in _sys.argv and os.environ.get("COURSE_UNSAFE") != "1":
+    from autograder.grading.sandbox_kernel import probe as _probe
+
+    _host = _probe()
+    if not _host["works"]:
+        _sys.exit(
+            f"course: this host cannot sandbox grading kernels ({_host['reason']}). Install "
+            "bubblewrap, or accept the risk explicitly with COURSE_UNSAFE=1 (course grade --unsafe)."
+        )
+
 # ---- Execution --------------------------------------------------------------------------------
 # Training cells of modules 4-7 run up to ~60 s on 2 CPU cores; 5 min leaves room for a loaded
 # grading machine. A cell past the limit is interrupted, scores 0 and execution goes on.

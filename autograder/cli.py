@@ -14,9 +14,13 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("autograder.doctor", "report versions, data, device, nbgrader config and sandbox capability"),
     "data": ("autograder.data.cli", "find, verify and install Fashion-MNIST for Keras and torchvision (offline)"),
-    "release": ("autograder.commands.release", "generate release/ with nbgrader and audit it"),
+    "release": ("autograder.commands.release", "generate release/ with nbgrader, audit and run it, release it to the exchange"),
     "grade": ("autograder.commands.grade", "autograde submissions of an assignment and print the grade table"),
-    "demo": ("autograder.commands.demo", "build a demo class, grade it and print each student's scores"),
+    "demo": ("autograder.commands.demo", "build a demo class, grade it, write feedback and the class report"),
+    "validate": ("autograder.commands.validate", "run a notebook like a student and print the visible checks' feedback"),
+    "feedback": ("autograder.commands.feedback", "per-student HTML feedback, without hidden tests or solutions"),
+    "report": ("autograder.commands.report", "HTML class report: score distributions, failure codes, flags"),
+    "export": ("autograder.commands.export", "CSV of nbgrader's export and a Moodle grade-import CSV"),
 }
 
 
@@ -57,4 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run as `python -m autograder.cli`: use the importable module so that its UsageError is
+    # the class the commands raise.
+    from autograder.cli import main as _main
+
+    raise SystemExit(_main())

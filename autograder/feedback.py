@@ -214,7 +214,11 @@ class Grader:
         """
         print(self.report())
         sys.stdout.flush()
-        return float(round(self.points * self.fraction, 4))
+        value = float(round(self.points * self.fraction, 4))
+        guard = sys.modules.get("autograder.grading.guard")
+        if guard is not None:  # grading kernel: the client checks the cell shows this value
+            guard.record_score(self.grade_id, value)
+        return value
 
 
 def _fmt(x: float) -> str:

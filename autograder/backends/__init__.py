@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -29,10 +30,25 @@ def installed_frameworks() -> list[str]:
     return [f for f in FRAMEWORKS if available(f)]
 
 
+def avoid_triton_crash() -> None:
+    """Keep torch from loading Triton into a process where TensorFlow is already loaded.
+
+    Measured here (tensorflow-cpu 2.21, torch 2.14.1, triton 3.8): ``import tensorflow`` then
+    ``import torchvision`` kills the process (SIGSEGV in ``triton._C.libtriton``, whose LLVM
+    clashes with TensorFlow's); the other order works. Triton only serves ``torch.compile`` on
+    GPUs, so in that one situation torch is told it is absent (``sys.modules["triton"] = None``
+    makes ``import triton`` raise ImportError, which torch handles) instead of crashing.
+    """
+    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+        sys.modules["triton"] = None  # type: ignore[assignment]
+
+
 def backend(framework: str) -> ModuleType:
     """The adapter module for ``framework`` (imports the framework on first call)."""
     if framework not in _MODULE_OF:
         raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
+    if framework == "torch":
+        avoid_triton_crash()
     return importlib.import_module(f"autograder.backends.{framework}_backend")
 
 

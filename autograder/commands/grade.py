@@ -1,24 +1,43 @@
-"""`course grade`: autograde an assignment's submissions with the project's nbgrader config.
+"""`course grade`: autograde an assignment's submissions in parallel on Dask.
 
-Runs real ``nbgrader autograde`` in the course folder (serially for now: parallel grading on
-Dask is the subject of its own issue) and prints the grade table read back from the gradebook.
+Each submission is graded by real ``nbgrader autograde`` with the course's nbgrader_config.py,
+in a private folder on a Dask worker (an embedded LocalCluster, one process per core, or an
+existing cluster given by ``--scheduler``). Results go to the course gradebook (SQLite, or
+PostgreSQL through ``COURSE_DB_URL``) and to ``autograded/``, exactly as serial
+``nbgrader autograde`` writes them; ``.course/ledger.jsonl`` records every graded submission
+so that a re-run (after a crash, or with new submissions) grades only what changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from autograder.grading import pipeline
 
 
-def format_table(results: dict[str, dict[str, pipeline.NotebookResult]]) -> str:
-    """One row per (student, notebook): each graded cell's score and the total."""
+def format_table(
+    results: dict[str, dict[str, pipeline.NotebookResult]], reasons: dict[str, str] | None = None
+) -> str:
+    """One row per (student, notebook): each graded cell's score and the total.
+
+    Args:
+        results: ``{student: {notebook: NotebookResult}}``.
+        reasons: ``{student: why not graded}``, shown on that student's rows (and for students
+            with no result at all).
+    """
+    reasons = reasons or {}
     rows = []
-    for student in sorted(results):
-        for notebook, res in sorted(results[student].items()):
+    for student in sorted(set(results) | set(reasons)):
+        nbs = results.get(student) or {}
+        if not nbs:
+            rows.append((student, "—", "non noté", f"[{reasons.get(student, 'no result')}]"))
+        for notebook, res in sorted(nbs.items()):
             cells = "  ".join(f"{gid}={'—' if s is None else f'{s:g}'}" for gid, s in res.cells.items())
             total = "non noté" if res.score is None else f"{res.score:g}/{res.max_score:g}"
+            if student in reasons:
+                cells = f"{cells}  [{reasons[student]}]"
             rows.append((student, notebook, total, cells))
     if not rows:
         return "(no graded submission)"
@@ -33,22 +52,71 @@ def format_table(results: dict[str, dict[str, pipeline.NotebookResult]]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="assignment id, e.g. m3-fundamentals")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (default: current directory)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="size of the embedded Dask LocalCluster (default: one worker per CPU core)",
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="grade on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (workers need this package installed)",
+    )
     parser.add_argument("--student", action="append", default=[], help="grade only this student (repeatable)")
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--force", action="store_true", help="grade again submissions already graded and unchanged")
+    parser.add_argument(
+        "--retries", type=int, default=1, metavar="N",
+        help="retries of a submission whose worker died or whose task failed (default: 1)",
+    )
+    parser.add_argument(
+        "--subprocess", action="store_true",
+        help="run each nbgrader autograde as its own process on the worker (slower start, ~2 s per submission)",
+    )
+    parser.add_argument(
+        "--unsafe", action="store_true",
+        help="grade even where kernels cannot be sandboxed (sets COURSE_UNSAFE=1 for nbgrader on every worker)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress and no table: only submissions not graded")
 
 
 def run(args: argparse.Namespace) -> int:
     from autograder.cli import UsageError
+    from autograder.grading import parallel
 
     course: Path = args.course.resolve()
     if not (course / "nbgrader_config.py").exists():
         raise UsageError(f"{course} is not a course folder (no nbgrader_config.py)")
     if not (course / "submitted").is_dir():
         raise UsageError(f"{course / 'submitted'} does not exist: collect submissions first")
-    proc = pipeline.autograde(course, args.assignment, *args.student, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
-        print(f"nbgrader autograde exited {proc.returncode}; submissions without a grade are listed below.\n{tail}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    try:
+        report = parallel.grade(
+            course,
+            args.assignment,
+            students=args.student or None,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            force=args.force,
+            retries=max(0, args.retries),
+            in_process=not args.subprocess,
+            env={"COURSE_UNSAFE": "1"} if args.unsafe else None,
+            say=say,
+        )
+    except parallel.GradingError as exc:
+        raise UsageError(str(exc)) from None
+
+    not_graded = {s: f"{r.status}: {r.reason}" for s, r in report.submissions.items() if r.status not in ("graded", "skipped")}
     if not args.quiet:
-        print(format_table(pipeline.results(course, args.assignment)))
-    return 0 if proc.returncode == 0 else 1
+        results = parallel.read_results(report.db_url, args.assignment, list(report.submissions))
+        print(format_table(results, not_graded))
+        n_nb = report.count("graded") * len(report.notebooks)
+        rate = f", {60 * n_nb / report.wall_s:.1f} notebooks/min" if n_nb and report.wall_s else ""
+        print(
+            f"{args.assignment}: {report.count('graded')} graded, {report.count('incomplete')} incomplete, "
+            f"{report.count('failed')} failed, {report.count('skipped')} skipped (unchanged) "
+            f"in {report.wall_s:.1f} s{rate} — {report.cluster}"
+        )
+    for student, why in sorted(not_graded.items()):
+        print(f"not graded: {student}: {why}", file=sys.stderr)
+    return 0 if report.ok else 1

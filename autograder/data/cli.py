@@ -10,11 +10,13 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--path", metavar="DIR",
+        "--path",
+        metavar="DIR",
         help="folder holding the four IDX files (.gz or raw); when given, the only place tried",
     )
     parser.add_argument(
-        "--verify", action="store_true",
+        "--verify",
+        action="store_true",
         help="re-check every file by SHA-256 even when the data is already installed",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")

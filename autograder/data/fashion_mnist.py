@@ -41,12 +41,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.backends import avoid_triton_crash  # noqa: F401 - re-exported
+
 # name -> (SHA-256 of the decoded content, decoded size in bytes)
 FILES: dict[str, tuple[str, int]] = {
-    "train-images-idx3-ubyte": ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47040016),
-    "train-labels-idx1-ubyte": ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60008),
-    "t10k-images-idx3-ubyte": ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7840016),
-    "t10k-labels-idx1-ubyte": ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008),
+    "train-images-idx3-ubyte": (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        47040016,
+    ),
+    "train-labels-idx1-ubyte": (
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        60008,
+    ),
+    "t10k-images-idx3-ubyte": (
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        7840016,
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        10008,
+    ),
 }
 
 #: Class names in label order (0-9), in French for the notebooks.
@@ -66,7 +80,8 @@ CLASS_NAMES: list[str] = [
 # Places and names; module attributes (read at call time) so that tests can point them elsewhere.
 USER_CACHE = Path("~/.cache/cnn-course/fashion-mnist")
 DEFAULT_TORCHVISION_ROOT = Path("~/.cache/cnn-course/torchvision")
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEB_DATA_PATH = "usr/share/datasets/fashion-mnist"  # where the package puts the files
+DEBIAN_DIR = Path("/") / DEB_DATA_PATH
 APT_PACKAGE = "dataset-fashion-mnist"
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 MARKER = "verified.json"
@@ -173,7 +188,9 @@ def _check_file(path: Path, name: str) -> _Verified:
     if len(data) != size:
         raise _Rejected(f"{path}: decoded content is {len(data)} bytes, expected {size}")
     if hashlib.sha256(data).hexdigest() != sha:
-        raise _Rejected(f"{path}: SHA-256 of the decoded content differs (corrupt or modified file)")
+        raise _Rejected(
+            f"{path}: SHA-256 of the decoded content differs (corrupt or modified file)"
+        )
     return _Verified(name, path, data, gz)
 
 
@@ -184,10 +201,12 @@ def verify_folder(folder: Path) -> dict[str, _Verified]:
         raise _Rejected("folder does not exist" if not folder.exists() else "not a folder")
     found: dict[str, _Verified] = {}
     problems: list[str] = []
+    missing = 0
     for name in FILES:
         existing = [p for p in _candidates(folder, name) if p.is_file()]
         if not existing:
             problems.append(f"{name}(.gz) missing")
+            missing += 1
             continue
         reasons = []
         for candidate in existing:
@@ -200,8 +219,10 @@ def verify_folder(folder: Path) -> dict[str, _Verified]:
                 reasons.append(f"{candidate}: cannot read ({exc.strerror or exc})")
         else:
             problems.extend(reasons)
-    if len(problems) == len(FILES) and not found and all("missing" in p for p in problems):
-        raise _Rejected("none of the 4 files is there (" + ", ".join(f"{n}.gz" for n in FILES) + ")")
+    if missing == len(FILES):
+        raise _Rejected(
+            "none of the 4 files is there (" + ", ".join(f"{n}.gz" for n in FILES) + ")"
+        )
     if problems:
         raise _Rejected("; ".join(problems))
     return found
@@ -232,7 +253,12 @@ def fetch_debian_package(dest: Path) -> Path:
     env = {**os.environ, "LC_ALL": "C"}
     try:
         got = subprocess.run(
-            [apt, "download", APT_PACKAGE], cwd=dest, capture_output=True, text=True, timeout=600, env=env
+            [apt, "download", APT_PACKAGE],
+            cwd=dest,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         raise _Rejected(f"`apt-get download {APT_PACKAGE}` timed out") from None
@@ -247,10 +273,19 @@ def fetch_debian_package(dest: Path) -> Path:
     if not debs:
         raise _Rejected(f"`apt-get download {APT_PACKAGE}` left no .deb file")
     tree = dest / "tree"
-    got = subprocess.run([dpkg, "-x", str(debs[-1]), str(tree)], capture_output=True, text=True, env=env)
+    try:
+        got = subprocess.run(
+            [dpkg, "-x", str(debs[-1]), str(tree)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        raise _Rejected(f"`dpkg -x {debs[-1].name}` timed out") from None
     if got.returncode != 0:
         raise _Rejected(f"`dpkg -x {debs[-1].name}` failed: {got.stderr.strip()}")
-    return tree / str(DEBIAN_DIR).lstrip("/")
+    return tree / DEB_DATA_PATH
 
 
 def _from_env(_: Path) -> Path:
@@ -284,7 +319,9 @@ def _sources() -> dict[str, _Source]:
         "env": _Source(f"${ENV_DIR}", os.environ.get(ENV_DIR, "(unset)"), _from_env),
         "cache": _Source("user cache", str(user_cache_dir()), lambda _: user_cache_dir()),
         "debian": _Source(f"Debian package {APT_PACKAGE}", str(DEBIAN_DIR), _from_debian),
-        "apt": _Source(f"apt-get download {APT_PACKAGE}", "(temporary folder)", fetch_debian_package),
+        "apt": _Source(
+            f"apt-get download {APT_PACKAGE}", "(temporary folder)", fetch_debian_package
+        ),
         "mirror": _Source("official mirror", MIRROR, _from_mirror),
     }
 
@@ -301,6 +338,9 @@ def _atomic_write(target: Path, data: bytes) -> None:
 
 def _atomic_copy(src: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if os.path.samefile(src, target):
+            return
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -309,6 +349,8 @@ def _atomic_copy(src: Path, target: Path) -> None:
     except OSError:
         shutil.copyfile(src, tmp)
     os.replace(tmp, target)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # rename() is a no-op when both names are links to one file
 
 
 def _stat_key(path: Path) -> list[int]:
@@ -349,12 +391,18 @@ def _installed(cache: Path, keras_dir: Path, raw_dir: Path) -> dict[str, bool]:
 
 def _install(files: dict[str, _Verified], origin: str) -> None:
     cache = user_cache_dir()
+    previous = _read_marker(cache)
+    if previous and Path(origin) == cache:  # re-verified in place: keep where it first came from
+        origin = str(previous.get("origin", origin))
     for name, v in files.items():
         target = cache / f"{name}.gz"
         if target.exists() and v.path.resolve() == target.resolve():
             continue  # read from the cache itself
         # Keep the source's own gzip bytes; a raw source is compressed once (mtime 0: stable).
         gz = v.gz if v.gz is not None else gzip.compress(v.decoded, compresslevel=6, mtime=0)
+        with contextlib.suppress(OSError):
+            if target.stat().st_size == len(gz) and target.read_bytes() == gz:
+                continue  # same bytes already cached: keep the file (and links to it) as is
         _atomic_write(target, gz)
     marker = {
         "files": {f"{n}.gz": _stat_key(cache / f"{n}.gz") for n in FILES},
@@ -400,14 +448,17 @@ def _fix_hint() -> str:
         "`course data --path DIR` (or set COURSE_FASHION_MNIST=DIR); on Debian/Ubuntu, "
         f"`sudo apt-get install {APT_PACKAGE}`, or without privileges `apt-get download "
         f"{APT_PACKAGE} && dpkg -x {APT_PACKAGE}_*.deb DIR` then `course data --path "
-        f"DIR{DEBIAN_DIR}`; with internet access, unset {ENV_OFFLINE} and run `course data` "
+        f"DIR/{DEB_DATA_PATH}`; with internet access, unset {ENV_OFFLINE} and run `course data` "
         "to fetch them from the official mirror."
     )
 
 
 def _error(attempts: list[tuple[str, str, str]]) -> DataError:
     lines = ["Fashion-MNIST data not found or corrupt. Places tried, in order:"]
-    lines += [f"  {i}. {label} [{where}]: {outcome}" for i, (label, where, outcome) in enumerate(attempts, 1)]
+    lines += [
+        f"  {i}. {label} [{where}]: {outcome}"
+        for i, (label, where, outcome) in enumerate(attempts, 1)
+    ]
     lines.append(_fix_hint())
     return DataError("\n".join(lines))
 
@@ -424,8 +475,14 @@ def ensure(path: str | os.PathLike[str] | None = None, *, verify: bool = False) 
         state = _installed(cache, keras_dataset_dir(), raw_dir)
         if all(state.values()):
             marker = _read_marker(cache) or {}
-            return Report("already installed", str(marker.get("origin", cache)), cache,
-                          keras_dataset_dir(), torchvision_root(), True)
+            return Report(
+                "already installed",
+                str(marker.get("origin", cache)),
+                cache,
+                keras_dataset_dir(),
+                torchvision_root(),
+                True,
+            )
 
     if path is not None:
         folder = Path(path).expanduser().resolve()
@@ -443,6 +500,9 @@ def ensure(path: str | os.PathLike[str] | None = None, *, verify: bool = False) 
             except _Rejected as exc:
                 attempts.append((source.label, source.where, str(exc)))
                 continue
+            except OSError as exc:  # unreadable folder, full scratch disk...
+                attempts.append((source.label, source.where, f"cannot read ({exc})"))
+                continue
             origin = str(folder) if source.fetch is not _from_mirror else MIRROR
             if source.fetch is fetch_debian_package:
                 origin = f"{APT_PACKAGE} .deb fetched by apt-get download"
@@ -456,13 +516,21 @@ def ensure(path: str | os.PathLike[str] | None = None, *, verify: bool = False) 
                     f"{torchvision_root()} are writable (or set KERAS_HOME / "
                     f"{ENV_TORCHVISION_ROOT} to writable folders)."
                 ) from None
-            return Report(source.label, origin, cache, keras_dataset_dir(),
-                          torchvision_root(), False, attempts)
+            return Report(
+                source.label,
+                origin,
+                cache,
+                keras_dataset_dir(),
+                torchvision_root(),
+                False,
+                attempts,
+            )
     raise _error(attempts)
 
 
-def ensure_fashion_mnist(path: str | os.PathLike[str] | None = None, *, quiet: bool = True,
-                         verify: bool = False) -> Path:
+def ensure_fashion_mnist(
+    path: str | os.PathLike[str] | None = None, *, quiet: bool = True, verify: bool = False
+) -> Path:
     """Make Fashion-MNIST available offline to Keras and torchvision; return the verified folder.
 
     Idempotent and fast once installed (a few ``stat`` calls, no hashing unless ``verify``).
@@ -481,12 +549,14 @@ def describe(report: Report) -> str:
         if report.already_installed
         else f"Fashion-MNIST: verified from {report.source} ({report.origin})"
     )
-    return "\n".join([
-        head,
-        f"  verified cache: {report.cache_dir}",
-        f"  Keras:          {report.keras_dir}",
-        f"  torchvision:    {report.torchvision_root} (root=, download=False)",
-    ])
+    return "\n".join(
+        [
+            head,
+            f"  verified cache: {report.cache_dir}",
+            f"  Keras:          {report.keras_dir}",
+            f"  torchvision:    {report.torchvision_root} (root=, download=False)",
+        ]
+    )
 
 
 @dataclass
@@ -514,8 +584,14 @@ def status() -> Status:
     state = _installed(cache, keras_dataset_dir(), torchvision_raw_dir())
     marker = _read_marker(cache) or {}
     return Status(
-        cache, state["cache"], marker.get("verified_at"), marker.get("origin"),
-        keras_dataset_dir(), state["keras"], torchvision_root(), state["torchvision"],
+        cache,
+        state["cache"],
+        marker.get("verified_at"),
+        marker.get("origin"),
+        keras_dataset_dir(),
+        state["keras"],
+        torchvision_root(),
+        state["torchvision"],
         Path(DEBIAN_DIR).is_dir(),
     )
 
@@ -551,14 +627,3 @@ def load_torchvision(train: bool, transform=None):
     return FashionMNIST(str(torchvision_root()), train=train, download=False, transform=transform)
 
 
-def avoid_triton_crash() -> None:
-    """Keep torch from loading Triton into a process where TensorFlow is already loaded.
-
-    Measured here (tensorflow-cpu 2.21, torch 2.14.1, triton 3.8): ``import tensorflow`` then
-    ``import torchvision`` kills the process (SIGSEGV in ``triton._C.libtriton``, whose LLVM
-    clashes with TensorFlow's); the other order works. Triton only serves ``torch.compile`` on
-    GPUs, so in that one situation torch is told it is absent (``sys.modules["triton"] = None``
-    makes ``import triton`` raise ImportError, which torch handles) instead of crashing.
-    """
-    if "tensorflow" in sys.modules and "triton" not in sys.modules:
-        sys.modules["triton"] = None  # type: ignore[assignment]

@@ -1,0 +1,276 @@
+"""In-kernel guard: undo what student code did to the grading machinery before each test cell.
+
+Installed by the sandboxed kernel (:mod:`autograder.grading.sandbox_kernel`) before any student
+code runs: :func:`install` snapshots IPython's transformers, hooks and events, ``builtins``,
+``sys.path``, the trace/profile functions and the public functions of NumPy and the standard
+modules the checks rely on. The grading client (:class:`autograder.grading.preprocessors.GuardedExecute`)
+calls :func:`before_test_cell` through an ``execute_request``'s *user_expressions* — evaluated
+by IPython without input transformers — right before each graded test cell, and
+:func:`after_test_cell` right after it.
+
+Neutralised (restored, reported for review, no penalty): input/AST transformers, IPython event
+callbacks, display hooks, custom exception handlers, trace/profile functions, changed builtins,
+shadowed or monkeypatched ``autograder``/``solutions`` modules (purged and re-imported from the
+installed files), monkeypatched NumPy/framework functions (restored from the snapshot or the
+module's original when a snapshot exists, else reported). Detected and zeroed (by the client):
+a guard that cannot run, output forgery (an ``execute_result`` that is not the Grader's score).
+
+Student code runs in the same process, so a determined attacker who targets this module by name
+can still defeat it in memory; the sandbox (no network, read-only files) bounds what that can
+achieve, and every finding is recorded for a human to review.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import sys
+import threading
+import types
+from typing import Any
+
+#: Module name prefixes whose functions checks use as oracles or helpers.
+PROTECTED = ("numpy", "scipy", "math", "torch", "tensorflow", "keras")
+#: Packages re-imported from disk before each test cell.
+TRUSTED_PACKAGES = ("autograder", "solutions")
+
+_state: dict[str, Any] = {}
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _ipython_state(ip: Any) -> dict[str, Any]:
+    itm = ip.input_transformer_manager
+    return {
+        "input_transformers_cleanup": list(ip.input_transformers_cleanup),
+        "input_transformers_post": list(ip.input_transformers_post),
+        "cleanup_transforms": list(itm.cleanup_transforms),
+        "line_transforms": list(itm.line_transforms),
+        "token_transformers": list(itm.token_transformers),
+        "ast_transformers": list(ip.ast_transformers),
+        "events": {k: list(v) for k, v in ip.events.callbacks.items()},
+        "displayhook": ip.displayhook,
+        "display_pub": ip.display_pub,
+        "sys_displayhook": sys.displayhook,
+        "custom_exceptions": ip.custom_exceptions,
+        "CustomTB": ip.CustomTB,
+        "instance_keys": set(vars(ip)),
+    }
+
+
+def _functions(module: types.ModuleType) -> dict[str, Any]:
+    return {k: v for k, v in list(vars(module).items()) if callable(v)}
+
+
+def _foreign(value: Any) -> bool:
+    """A callable written by the student: in a notebook cell or a module of the submission."""
+    if getattr(value, "__module__", None) == "__main__":
+        return True
+    code = getattr(getattr(value, "__func__", value), "__code__", None)
+    if code is None:
+        return False
+    filename = code.co_filename
+    import os
+
+    return filename.startswith(("<ipython-input", os.getcwd())) or "/ipykernel_" in filename
+
+
+def _snapshot_module(name: str) -> None:
+    module = sys.modules.get(name)
+    if module is not None and name not in _state["modules"]:
+        _state["modules"][name] = _functions(module)
+
+
+def install() -> None:
+    """Snapshot the pristine state; call once, before any student code runs."""
+    import math  # noqa: F401 - snapshot targets
+    import numpy  # noqa: F401
+    import numpy.linalg  # noqa: F401
+    import numpy.testing  # noqa: F401
+
+    ip = _shell()
+    _state.clear()
+    _state["ipython"] = _ipython_state(ip) if ip is not None else None
+    _state["builtins"] = dict(vars(builtins))
+    _state["sys_path"] = list(sys.path)
+    _state["threads"] = {t.ident for t in threading.enumerate()}
+    _state["modules"] = {}
+    _state["trusted_roots"] = {}
+    import os
+
+    cwd = os.getcwd()
+    saved_path = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", cwd)]
+    try:
+        for pkg in TRUSTED_PACKAGES:
+            try:
+                mod = importlib.import_module(pkg)
+                _state["trusted_roots"][pkg] = list(getattr(mod, "__path__", []))
+            except ImportError:
+                pass
+    finally:
+        sys.path[:] = saved_path
+    for name in list(sys.modules):
+        if name.split(".")[0] in PROTECTED:
+            _snapshot_module(name)
+    _state["scores"] = []
+
+
+def _restore_ipython(ip: Any, saved: dict[str, Any], findings: list[str]) -> None:
+    itm = ip.input_transformer_manager
+    pairs = [
+        (ip, "input_transformers_cleanup"),
+        (ip, "input_transformers_post"),
+        (itm, "cleanup_transforms"),
+        (itm, "line_transforms"),
+        (itm, "token_transformers"),
+        (ip, "ast_transformers"),
+    ]
+    for owner, attr in pairs:
+        current = list(getattr(owner, attr))
+        if current != saved[attr]:
+            findings.append(f"IPython: `{attr}` modifié (transformateur ajouté ou retiré)")
+            setattr(owner, attr, list(saved[attr]))
+    for event, callbacks in ip.events.callbacks.items():
+        # Libraries register callbacks too (matplotlib's inline backend): drop only the student's.
+        student = [cb for cb in callbacks if cb not in saved["events"].get(event, []) and _foreign(cb)]
+        for cb in student:
+            findings.append(f"IPython: rappel de l'étudiant sur l'événement `{event}`")
+            callbacks.remove(cb)
+    for attr in ("displayhook", "display_pub", "CustomTB"):
+        if getattr(ip, attr) is not saved[attr]:
+            findings.append(f"IPython: `{attr}` remplacé")
+            setattr(ip, attr, saved[attr])
+    if ip.custom_exceptions != saved["custom_exceptions"]:
+        findings.append("IPython: gestionnaire d'exceptions personnalisé installé")
+        ip.custom_exceptions = saved["custom_exceptions"]
+    if sys.displayhook is not saved["sys_displayhook"]:
+        findings.append("`sys.displayhook` remplacé")
+        sys.displayhook = saved["sys_displayhook"]
+    for key in set(vars(ip)) - saved["instance_keys"]:
+        if callable(vars(ip)[key]) and hasattr(type(ip), key):
+            findings.append(f"IPython: méthode `{key}` remplacée sur le shell")
+            del vars(ip)[key]
+
+
+def _restore_builtins(findings: list[str]) -> None:
+    saved = _state["builtins"]
+    current = vars(builtins)
+    for name, value in saved.items():
+        if current.get(name) is not value:
+            findings.append(f"`builtins.{name}` modifié")
+            current[name] = value
+
+
+def _restore_protected_modules(findings: list[str], blocking: list[str]) -> None:
+    """Put back library functions replaced by student code (from the kernel-start snapshot).
+
+    Modules imported after the kernel started (PyTorch, TensorFlow) have no snapshot: a student
+    function found in them cannot be undone safely (re-executing a compiled module can crash
+    the process), so it is reported as blocking and the cell scores 0.
+    """
+    for name in list(sys.modules):
+        module = sys.modules.get(name)
+        if module is None or name.split(".")[0] not in PROTECTED:
+            continue
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        snapshot = _state["modules"].get(name, {})
+        for attr, value in items:
+            if not callable(value) or not _foreign(value):
+                continue
+            original = snapshot.get(attr)
+            if original is not None and not _foreign(original):
+                setattr(module, attr, original)
+                findings.append(f"`{name}.{attr}` remplacé par du code de l'étudiant (restauré)")
+            else:
+                blocking.append(f"`{name}.{attr}` remplacé par du code de l'étudiant")
+
+
+def _reload_trusted(findings: list[str]) -> None:
+    # sys.path first: a student folder named `autograder/` must not shadow the real one.
+    if sys.path != _state["sys_path"]:
+        if set(sys.path) - set(_state["sys_path"]):
+            findings.append("`sys.path` modifié")
+        sys.path[:] = _state["sys_path"]
+    for name in list(sys.modules):
+        if name.split(".")[0] in TRUSTED_PACKAGES and name != __name__:
+            del sys.modules[name]
+    importlib.invalidate_caches()
+    # Import the trusted packages with the working directory off sys.path, so that a folder
+    # or module named like them in the submission cannot stand in for them; their submodules
+    # are then found through the package's own __path__.
+    import os
+
+    cwd = os.getcwd()
+    saved_path = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", cwd)]
+    try:
+        for pkg, roots in _state["trusted_roots"].items():
+            try:
+                mod = importlib.import_module(pkg)
+            except ImportError:
+                findings.append(f"le paquet `{pkg}` ne s'importe plus")
+                continue
+            if list(getattr(mod, "__path__", [])) != roots:
+                findings.append(f"`{pkg}` importé depuis un autre dossier ({list(mod.__path__)})")
+    finally:
+        sys.path[:] = saved_path
+
+
+def before_test_cell() -> dict[str, list[str]]:
+    """Restore the pristine state before a test cell.
+
+    Returns:
+        ``{"neutralised": [...], "blocking": [...]}``: what was undone (the cell is graded and
+        flagged for review) and what could not be undone (the cell scores 0, flagged).
+    """
+    findings: list[str] = []
+    blocking: list[str] = []
+    if not _state:
+        return {"neutralised": [], "blocking": ["garde non installée"]}
+    if sys.gettrace() is not None or threading.gettrace() is not None:
+        findings.append("fonction de traçage (`sys.settrace`) installée")
+    sys.settrace(None)
+    threading.settrace(None)  # type: ignore[arg-type]
+    if sys.getprofile() is not None:
+        findings.append("fonction de profilage (`sys.setprofile`) installée")
+    sys.setprofile(None)
+    threading.setprofile(None)  # type: ignore[arg-type]
+    _restore_builtins(findings)
+    if _state["ipython"] is not None:
+        ip = _shell()
+        if ip is not None:
+            _restore_ipython(ip, _state["ipython"], findings)
+    _restore_protected_modules(findings, blocking)
+    _reload_trusted(findings)
+    new_threads = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in _state["threads"] and t.is_alive()
+        and (_foreign(getattr(t, "_target", None)) or _foreign(type(t).run))
+    ]
+    if new_threads:
+        findings.append(f"fils d'exécution lancés par le code : {', '.join(sorted(new_threads))[:200]}")
+        _state["threads"] |= {t.ident for t in threading.enumerate()}
+    _state["scores"] = []
+    return {"neutralised": sorted(set(findings)), "blocking": sorted(set(blocking))}
+
+
+def record_score(grade_id: str, score: float) -> None:
+    """Called by :meth:`autograder.feedback.Grader.score`: the score the cell must display."""
+    if _state:
+        _state["scores"].append((grade_id, score))
+
+
+def after_test_cell() -> list[tuple[str, float]]:
+    """The scores the Grader computed during the last test cell."""
+    return list(_state.get("scores", []))

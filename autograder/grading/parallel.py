@@ -1,0 +1,476 @@
+"""`course grade` on Dask: the driver of parallel and distributed grading.
+
+The driver (one process, the only writer of the course gradebook and folders):
+
+1. reads the course's nbgrader config the way nbgrader does (so ``db_url``, ``course_id`` and
+   the folder layout are nbgrader's own; ``COURSE_DB_URL`` selects PostgreSQL);
+2. lists ``submitted/<student>/<assignment>/`` and skips submissions whose last ledger record
+   says ``graded`` for the same submitted files and the same grading setup (unless ``force``);
+3. ships each remaining submission, with the assignment's source files, the config and a
+   template gradebook (:mod:`autograder.grading.gradebook_sync`), to a Dask task that runs
+   real ``nbgrader autograde`` in a private folder (:mod:`autograder.grading.worker`);
+4. as results arrive, writes them into the gradebook (one transaction per submission), puts
+   the autograded files in ``autograded/<student>/<assignment>/`` and appends a ledger record
+   (:mod:`autograder.grading.ledger`), in that order: killed at any point, a re-run grades
+   again exactly what has no record.
+
+A task whose worker dies is retried (``allowed_failures`` worker deaths, ``retries``
+exceptions), then recorded ``failed`` with its reason; the submission's rows are created in the gradebook
+(no auto score: formgrader lists it as needing grading). Cluster: an embedded ``LocalCluster`` (one
+single-threaded worker process per core, loopback only) or an existing scheduler by address;
+on an external cluster the retry count after a worker death is the scheduler's
+``distributed.scheduler.allowed-failures``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.grading import gradebook_sync
+from autograder.grading.ledger import Ledger, digest_files
+from autograder.grading.pipeline import NotebookResult
+from autograder.grading.worker import GradingSetup, Job, Outcome, grade_submission
+
+log = logging.getLogger(__name__)
+
+#: Default number of retries after a worker death or a task exception.
+RETRIES = 1
+
+
+class GradingError(RuntimeError):
+    """The run cannot start (no assignment in the gradebook, course locked, …)."""
+
+
+@dataclass
+class CourseSettings:
+    """The course as nbgrader sees it through its config files."""
+
+    root: Path
+    db_url: str
+    course_id: str
+    config_text: str
+    ignore: list[str]
+    coursedir: Any  # nbgrader.coursedir.CourseDirectory
+
+    def folder(self, step: str, student: str, assignment: str) -> Path:
+        """``<root>/<step>/<student>/<assignment>`` in the course's directory structure."""
+        directory = getattr(self.coursedir, f"{step}_directory")
+        return Path(self.coursedir.format_path(directory, student, assignment))
+
+    def rel(self, path: Path) -> str:
+        return Path(path).relative_to(self.root).as_posix()
+
+
+def course_settings(course: Path) -> CourseSettings:
+    """Load the course config exactly as ``nbgrader`` run from ``course`` would."""
+    from nbgrader.apps.baseapp import NbGrader
+
+    course = Path(course).resolve()
+    path_before = list(sys.path)
+    saved_root = os.environ.get("COURSE_ROOT")
+    os.environ["COURSE_ROOT"] = str(course)
+    try:
+        with contextlib.chdir(course):
+            app = NbGrader()
+            app.initialize([], root=str(course))
+            cd = app.coursedir
+            settings = CourseSettings(
+                root=Path(cd.root).resolve(),
+                db_url=cd.db_url,
+                course_id=cd.course_id,
+                config_text=(course / "nbgrader_config.py").read_text(encoding="utf-8"),
+                ignore=list(cd.ignore),
+                coursedir=cd,
+            )
+            NbGrader.clear_instance()
+    finally:
+        sys.path[:] = path_before
+        if saved_root is None:
+            os.environ.pop("COURSE_ROOT", None)
+        else:
+            os.environ["COURSE_ROOT"] = saved_root
+    return settings
+
+
+def list_submissions(settings: CourseSettings, assignment: str) -> dict[str, Path]:
+    """``{student: submission folder}`` for every ``submitted/<student>/<assignment>`` folder."""
+    cd = settings.coursedir
+    pattern = cd.format_path(cd.submitted_directory, "*", assignment)
+    regexp = re.compile(cd.format_path(cd.submitted_directory, "(?P<student_id>[^/]+)", re.escape(assignment), escape=True))
+    out = {}
+    for folder in sorted(glob.glob(pattern)):
+        m = regexp.fullmatch(folder)
+        if m and os.path.isdir(folder):
+            out[m.group("student_id")] = Path(folder)
+    return out
+
+
+def read_files(folder: Path, ignore: list[str], *, notebooks: bool = True) -> dict[str, bytes]:
+    """``{relative path: content}`` of the files nbgrader would consider in ``folder``."""
+    from nbgrader.utils import find_all_files
+
+    exclude = list(ignore) + ([] if notebooks else ["*.ipynb"])
+    return {
+        Path(path).relative_to(folder).as_posix(): Path(path).read_bytes()
+        for path in sorted(find_all_files(str(folder), exclude))
+        if not Path(path).is_symlink()
+    }
+
+
+@dataclass
+class SubmissionReport:
+    """One submission of a run: graded now, skipped as unchanged, or not graded."""
+
+    student: str
+    status: str  # graded | incomplete | failed | skipped
+    reason: str | None = None
+    duration_s: float = 0.0
+    cell_time_s: float = 0.0
+    worker: str = ""
+
+
+@dataclass
+class GradingReport:
+    """What :func:`grade` did."""
+
+    assignment: str
+    cluster: str
+    notebooks: list[str]
+    submissions: dict[str, SubmissionReport] = field(default_factory=dict)
+    wall_s: float = 0.0
+    db_url: str = ""
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.submissions.values() if s.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("graded", "skipped") for s in self.submissions.values())
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+class Progress:
+    """One plain-text line per graded notebook, with the rate so far and an ETA."""
+
+    def __init__(self, total: int, say: Callable[[str], None]) -> None:
+        self.total, self.done, self.say = total, 0, say
+        self.start = time.monotonic()
+        self.width = len(str(total))
+
+    def notebook(self, student: str, notebook: str, result: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        left = self.total - self.done
+        eta = "done" if left == 0 else f"ETA {_eta(elapsed / self.done * left)}"
+        pct = 100 * self.done // self.total
+        self.say(f"[{self.done:>{self.width}}/{self.total} {pct:3d}%] {student}  {notebook}  {result}  {eta}")
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None, *, retries: int = RETRIES) -> Iterator[tuple[Any, str]]:
+    """A ``distributed.Client`` on an embedded LocalCluster or on ``scheduler``; yields (client, description)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler, timeout="60s")
+        try:
+            n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            yield client, f"Dask scheduler {scheduler} ({n} workers)"
+        finally:
+            client.close()
+        return
+    workers = workers or len(os.sched_getaffinity(0))
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            client = Client(cluster)
+            try:
+                yield client, f"LocalCluster, {workers} worker process{'es' if workers > 1 else ''}"
+            finally:
+                client.close()
+        finally:
+            cluster.close()
+
+
+@contextlib.contextmanager
+def _course_lock(root: Path) -> Iterator[None]:
+    path = root / ".course" / "grade.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GradingError(f"another `course grade` is running on {root} ({path} is locked)") from None
+        yield  # released by the kernel even on kill -9
+
+
+def _write_autograded(dest: Path, files: dict[str, tuple[bytes, int]]) -> None:
+    """Replace ``dest`` by ``files`` (nbgrader --force semantics: no stale file survives)."""
+    tmp = dest.parent / f".{dest.name}.course-grade-{uuid.uuid4().hex[:8]}"
+    if files:
+        for rel, (content, mode) in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            os.chmod(path, mode)
+    if dest.exists():
+        shutil.rmtree(dest)
+    if files:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(dest)
+
+
+def _notebook_summary(state: dict[str, Any] | None, definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for nb in definition["notebooks"]:
+        max_score = sum(c["max_score"] for c in nb["grade_cells"]) + sum(c["max_score"] for c in nb["task_cells"])
+        grades = ((state or {}).get("notebooks", {}).get(nb["name"]) or {}).get("grades", {})
+        cells = {name: row["auto_score"] for name, row in sorted(grades.items())}
+        scores = list(cells.values())
+        score = None if not scores or None in scores else float(sum(scores))
+        out[nb["name"]] = {"score": score, "max_score": max_score, "cells": cells}
+    return out
+
+
+def grade(
+    course: Path,
+    assignment: str,
+    *,
+    students: list[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    retries: int = RETRIES,
+    in_process: bool = True,
+    env: dict[str, str] | None = None,
+    say: Callable[[str], None] = lambda line: None,
+    task: Callable[[Job, GradingSetup], Outcome] = grade_submission,
+) -> GradingReport:
+    """Grade ``assignment``'s submissions of the course folder ``course`` on Dask.
+
+    Args:
+        students: grade only these (default: every submission).
+        workers: LocalCluster size (default: the CPUs this process may use).
+        scheduler: address of an existing Dask scheduler (``tcp://host:port``) instead.
+        force: grade again submissions already graded and unchanged.
+        retries: retries of a task after an exception or a worker death.
+        in_process: run nbgrader inside the worker process (fast) or as a subprocess.
+        env: environment variables for every nbgrader run, on any worker (``COURSE_UNSAFE``).
+        say: receives progress lines.
+        task: the Dask task (tests inject faults through it).
+
+    Raises:
+        GradingError: the run cannot start.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    started = time.monotonic()
+    settings = course_settings(course)
+    root = settings.root
+    ledger = Ledger.for_course(root)
+    found = list_submissions(settings, assignment)
+    if students:
+        missing = sorted(set(students) - set(found))
+        if missing:
+            raise GradingError(f"no submission of {assignment} for: {', '.join(missing)}")
+        found = {s: found[s] for s in sorted(set(students))}
+
+    with _course_lock(root), Gradebook(settings.db_url, settings.course_id) as gb:
+        try:
+            definition = gradebook_sync.assignment_definition(gb, assignment)
+        except MissingEntry:
+            raise GradingError(
+                f"{assignment} is not in the gradebook ({settings.db_url}): run `nbgrader generate_assignment {assignment}` first"
+            ) from None
+        notebooks = [nb["name"] for nb in definition["notebooks"]]
+        setup = _setup(settings, assignment, definition, gradebook_sync.alembic_version(gb), in_process, env or {})
+        latest = ledger.latest(assignment)
+
+        report = GradingReport(assignment=assignment, cluster="", notebooks=notebooks, db_url=settings.db_url)
+        jobs: list[Job] = []
+        for student, folder in found.items():
+            files = read_files(folder, settings.ignore)
+            digest = digest_files(files)
+            prior = gradebook_sync.submission_state(gb, assignment, student, manual=True)
+            dest = settings.folder("autograded", student, assignment)
+            rec = latest.get(student)
+            if (
+                not force and rec is not None and rec.get("status") == "graded"
+                and rec.get("submission") == digest and rec.get("setup") == setup.digest
+                and prior is not None and dest.is_dir()
+            ):
+                report.submissions[student] = SubmissionReport(student, "skipped", "already graded, unchanged")
+                continue
+            jobs.append(Job(student, files, settings.rel(folder), settings.rel(dest), prior, digest))
+
+        skipped = len(report.submissions)
+        if not jobs:
+            report.cluster = "none (nothing to grade)"
+            say(f"{assignment}: nothing to grade ({skipped} submission(s) already graded and unchanged; --force grades them again)")
+            report.wall_s = time.monotonic() - started
+            return report
+
+        total = len(jobs) * len(notebooks)
+        say(
+            f"{assignment}: {len(jobs)} submission(s) × {len(notebooks)} notebook(s) to grade"
+            + (f", {skipped} skipped (already graded, unchanged)" if skipped else "")
+            + f"; gradebook {_safe_url(settings.db_url)}"
+        )
+        run_id = uuid.uuid4().hex[:12]
+        with dask_client(workers, scheduler, retries=retries) as (client, description):
+            report.cluster = description
+            say(f"grading on {description}")
+            progress = Progress(total, say)
+            _run(client, jobs, setup, task, retries, lambda job, outcome: _record(
+                gb, settings, ledger, setup, definition, run_id, job, outcome, report, progress
+            ))
+    report.wall_s = time.monotonic() - started
+    return report
+
+
+def _safe_url(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _setup(settings: CourseSettings, assignment: str, definition: dict, version: str, in_process: bool,
+           env: dict[str, str]) -> GradingSetup:
+    from nbgrader.api import Gradebook
+
+    source = settings.folder("source", ".", assignment)
+    source_files = read_files(source, settings.ignore, notebooks=False) if source.is_dir() else {}
+    with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
+        path = Path(tmp) / "gradebook.db"
+        gradebook_sync.create_gradebook(str(path), version)
+        with Gradebook(f"sqlite:///{path}", settings.course_id) as template:
+            gradebook_sync.build_template(template, definition)
+        template_db = path.read_bytes()
+    digest = digest_files(
+        {
+            "nbgrader_config.py": settings.config_text.encode(),
+            "definition.json": gradebook_sync.definition_json(definition).encode(),
+            **{f"source/{rel}": data for rel, data in source_files.items()},
+        }
+    )
+    return GradingSetup(
+        assignment=assignment,
+        course_id=settings.course_id,
+        config_text=settings.config_text,
+        source_files=source_files,
+        source_rel=settings.rel(source),
+        template_db=template_db,
+        digest=digest,
+        in_process=in_process,
+        env=dict(env),
+    )
+
+
+def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retries: int,
+         record: Callable[[Job, Outcome], None]) -> None:
+    from distributed import KilledWorker, as_completed
+
+    shared = client.scatter(setup, broadcast=True, hash=False)
+    futures = {}
+    for job in jobs:
+        fut = client.submit(task, job, shared, key=f"grade-{job.student}-{uuid.uuid4().hex[:8]}", pure=False, retries=retries)
+        futures[fut] = job
+    try:
+        for fut in as_completed(list(futures)):
+            job = futures[fut]
+            try:
+                outcome = fut.result()
+            except KilledWorker as exc:
+                outcome = Outcome(job.student, "failed", f"the worker died while grading, {retries + 1} attempt(s) ({exc})")
+            except Exception as exc:  # the task raised after its retries: record it, go on
+                outcome = Outcome(job.student, "failed", f"{type(exc).__name__}: {exc}"[:300])
+            record(job, outcome)
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSetup, definition: dict,
+            run_id: str, job: Job, outcome: Outcome, report: GradingReport, progress: Progress) -> None:
+    """Gradebook, then autograded files, then ledger: a record always means the grades are stored."""
+    assignment = setup.assignment
+    if outcome.state is not None:
+        gradebook_sync.apply_autograde_state(gb, assignment, job.student, outcome.state)
+        _write_autograded(settings.root / job.autograded_rel, outcome.autograded)
+    else:
+        gradebook_sync.ensure_submission(gb, assignment, job.student)
+    notebooks = _notebook_summary(outcome.state, definition)
+    for name, nb in notebooks.items():
+        nb["cell_time_s"] = round(outcome.cell_time.get(name, 0.0), 3)
+    ledger.append(
+        {
+            "run": run_id,
+            "assignment": assignment,
+            "student": job.student,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "submission": job.digest,
+            "setup": setup.digest,
+            "notebooks": notebooks,
+            "duration_s": round(outcome.duration_s, 3),
+            "worker": outcome.worker,
+        }
+    )
+    report.submissions[job.student] = SubmissionReport(
+        job.student, outcome.status, outcome.reason, outcome.duration_s, sum(outcome.cell_time.values()), outcome.worker
+    )
+    for name, nb in notebooks.items():
+        if nb["score"] is not None:
+            text = f"{nb['score']:g}/{nb['max_score']:g}"
+        else:
+            text = "not graded"
+        if outcome.status != "graded":
+            text += f"  [{outcome.status}: {outcome.reason}]"
+        progress.notebook(job.student, name, f"{text}  ({outcome.duration_s:.1f} s)")
+
+
+def read_results(db_url: str, assignment: str, students: list[str] | None = None) -> dict[str, dict[str, NotebookResult]]:
+    """``{student: {notebook: NotebookResult}}`` from any nbgrader gradebook (SQLite or PostgreSQL)."""
+    from nbgrader.api import Gradebook
+
+    out: dict[str, dict[str, NotebookResult]] = {}
+    with Gradebook(db_url) as gb:
+        for submission in gb.find_assignment(assignment).submissions:
+            student = submission.student.id
+            if students is not None and student not in students:
+                continue
+            out[student] = {}
+            for nb in submission.notebooks:
+                cells = {g.name.removesuffix("-tests"): g.score for g in nb.grades if g.max_score}
+                auto = {g.auto_score for g in nb.grades if g.max_score}
+                score = None if None in auto else nb.score
+                out[student][nb.name] = NotebookResult(score, nb.max_score, cells)
+    return out

@@ -1,0 +1,248 @@
+"""The sandboxed grading kernel: an IPython kernel inside bubblewrap, with resource limits.
+
+Started by jupyter_client from the ``course-sandbox`` kernelspec (``autograder/grading/kernels``,
+put on ``JUPYTER_PATH`` by nbgrader_config.py) as
+``python -m autograder.grading.sandbox_kernel -f CONNECTION_FILE``, in the folder of the notebook
+being graded. Stage one (this process, outside) applies limits and ``exec``s bubblewrap; stage
+two (``--inside``) snapshots the pristine state for :mod:`autograder.grading.guard` and runs the
+kernel. What the kernel gets:
+
+- **no network**: a fresh network namespace (only a loopback); the client talks to it over Unix
+  sockets (``c.KernelManager.transport = "ipc"``), whose folder is bound into the sandbox;
+- **files**: the whole system read-only; the notebook's folder (its private working copy) and a
+  private ``/tmp`` writable; the course root (gradebook, sources, releases, every other
+  submission), the repository's ``source/``/``release/`` and nbgrader's exchange hidden under
+  empty tmpfs; the ``autograder`` and ``solutions`` packages bound back read-only;
+- **no privileges**: a user namespace with every capability dropped, its own PID namespace
+  (it cannot see or signal grader processes), ``--die-with-parent``;
+- **limits**: CPU time, address space, file size, open files, no core dumps, processes (a pids
+  cgroup when the host allows it, as RLIMIT_NPROC does not apply to root), memory (a memory
+  cgroup when available).
+
+Environment: ``COURSE_UNSAFE=1`` runs the kernel without bubblewrap (limits and guard still
+apply) — only for hosts that cannot sandbox, after an explicit decision (``course grade
+--unsafe``). Limits: ``COURSE_SANDBOX_MEMORY`` (bytes, default 6 GiB), ``COURSE_SANDBOX_CPU``
+(CPU seconds for the whole kernel, default 1800), ``COURSE_SANDBOX_PIDS`` (default 256).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+GiB = 1 << 30
+DEFAULTS = {"memory": 6 * GiB, "cpu": 1800, "pids": 256, "fsize": 512 << 20, "nofile": 4096}
+CGROUP_PREFIX = "course-sandbox-"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The host cannot sandbox kernels (no usable bubblewrap)."""
+
+
+def limits() -> dict[str, int]:
+    env = {"memory": "COURSE_SANDBOX_MEMORY", "cpu": "COURSE_SANDBOX_CPU", "pids": "COURSE_SANDBOX_PIDS"}
+    out = dict(DEFAULTS)
+    for key, var in env.items():
+        if os.environ.get(var):
+            out[key] = int(os.environ[var])
+    return out
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def probe() -> dict[str, object]:
+    """What this host offers (used by `course doctor` and to refuse unsafe grading)."""
+    bwrap = bwrap_path()
+    works = False
+    reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    if bwrap:
+        proc = subprocess.run(
+            [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--die-with-parent", "true"],
+            capture_output=True, text=True,
+        )
+        works = proc.returncode == 0
+        reason = "" if works else f"bwrap cannot create namespaces here: {proc.stderr.strip()[:200]}"
+    return {
+        "bwrap": bwrap,
+        "works": works,
+        "reason": reason,
+        "cgroup_pids": _cgroup_root("pids") is not None,
+        "cgroup_memory": _cgroup_root("memory") is not None,
+    }
+
+
+def _cgroup_root(controller: str) -> Path | None:
+    """A writable cgroup v1 hierarchy for ``controller`` (v2 is used when delegated to us)."""
+    v1 = Path("/sys/fs/cgroup") / controller
+    if v1.is_dir() and os.access(v1, os.W_OK) and (v1 / "cgroup.procs").exists():
+        return v1
+    v2 = Path("/sys/fs/cgroup")
+    controllers = v2 / "cgroup.controllers"
+    if controllers.exists() and controller in controllers.read_text().split() and os.access(v2, os.W_OK):
+        return v2
+    return None
+
+
+def _join_cgroups(lim: dict[str, int]) -> None:
+    """Put this process (and so the kernel) in fresh pids/memory cgroups, when allowed."""
+    for controller, files in (
+        ("pids", {"pids.max": str(lim["pids"])}),
+        ("memory", {"memory.limit_in_bytes": str(lim["memory"]), "memory.max": str(lim["memory"])}),
+    ):
+        root = _cgroup_root(controller)
+        if root is None:
+            continue
+        for stale in root.glob(CGROUP_PREFIX + "*"):
+            try:
+                stale.rmdir()  # only succeeds for empty groups of finished kernels
+            except OSError:
+                pass
+        group = root / f"{CGROUP_PREFIX}{os.getpid()}"
+        try:
+            group.mkdir(exist_ok=True)
+            for name, value in files.items():
+                if (group / name).exists():
+                    (group / name).write_text(value)
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError:
+            continue
+
+
+def _set_rlimits(lim: dict[str, int], *, address_space: bool) -> None:
+    def cap(which: int, value: int) -> None:
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_CPU, lim["cpu"])
+    cap(resource.RLIMIT_FSIZE, lim["fsize"])
+    cap(resource.RLIMIT_NOFILE, lim["nofile"])
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_NPROC, lim["pids"] * 4)  # effective for non-root users
+    if address_space:
+        # Without a memory cgroup: cap the address space (frameworks need a few GiB to import).
+        cap(resource.RLIMIT_AS, max(lim["memory"], 4 * GiB) + 2 * GiB)
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).resolve()
+
+
+def bwrap_command(workdir: Path, connection_file: Path, inner: list[str]) -> list[str]:
+    """The bubblewrap command line that runs ``inner`` in the sandbox."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    cmd = [
+        bwrap,
+        "--ro-bind", "/", "/",
+        "--dev", "/dev",
+        "--proc", "/proc",
+        "--tmpfs", "/tmp",
+        "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+        "--die-with-parent",
+        "--setenv", "HOME", os.environ.get("HOME", "/tmp"),
+        "--setenv", "COURSE_SANDBOXED", "1",
+        # Home is read-only: caches of matplotlib and IPython go to the private /tmp.
+        "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib",
+        "--setenv", "IPYTHONDIR", "/tmp/.ipython",
+    ]
+    hidden: list[Path] = []
+    packages = [p for p in (_package_dir("autograder"), _package_dir("solutions")) if p is not None]
+    for var in ("COURSE_ROOT",):
+        if os.environ.get(var):
+            hidden.append(Path(os.environ[var]).resolve())
+    repo = packages[0].parent if packages else None
+    if repo is not None:
+        hidden.append(repo)
+    exchange = Path(os.environ.get("COURSE_EXCHANGE_ROOT", "/srv/nbgrader/exchange"))
+    if exchange.exists():
+        hidden.append(exchange.resolve())
+    for path in dict.fromkeys(hidden):
+        cmd += ["--tmpfs", str(path)]
+    # Bring back, read-only, what lives below a hidden folder and the kernel needs.
+    needed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    for path in needed:
+        if any(h == path or h in path.parents for h in hidden):
+            cmd += ["--ro-bind", str(path), str(path)]
+    for pkg in packages:
+        cmd += ["--ro-bind", str(pkg), str(pkg)]
+    # The private working copy, writable; the IPC socket folder, writable.
+    cmd += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+    sockets = _ipc_dir(connection_file)
+    if sockets is not None:
+        if sockets in (Path("/tmp"), Path("/"), Path.home()) or len(sockets.parts) < 3:
+            raise SandboxUnavailable(f"refusing to share {sockets} with the kernel: set c.KernelManager.ip to a private folder")
+        cmd += ["--bind", str(sockets), str(sockets)]
+    # Keras falls back to /tmp/.keras when its home is read-only: show it the data sets there.
+    keras_datasets = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    if keras_datasets.is_dir():
+        cmd += ["--ro-bind", str(keras_datasets), "/tmp/.keras/datasets"]
+    cmd += ["--ro-bind", str(connection_file), str(connection_file)]
+    return [*cmd, "--", *inner]
+
+
+def _ipc_dir(connection_file: Path) -> Path | None:
+    try:
+        info = json.loads(connection_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("transport") != "ipc":
+        return None
+    ip = Path(info.get("ip", "kernel-ipc"))
+    if not ip.is_absolute():
+        ip = Path.cwd() / ip
+    return ip.parent.resolve()
+
+
+def outside(argv: list[str]) -> int:
+    connection_file = Path(argv[argv.index("-f") + 1]).resolve()
+    lim = limits()
+    unsafe = os.environ.get("COURSE_UNSAFE") == "1"
+    if os.geteuid() == 0:
+        _join_cgroups(lim)
+    _set_rlimits(lim, address_space=_cgroup_root("memory") is None or os.geteuid() != 0)
+    inner = [sys.executable, "-m", "autograder.grading.sandbox_kernel", "--inside", "-f", str(connection_file)]
+    if unsafe:
+        os.execv(sys.executable, inner)
+    cmd = bwrap_command(Path.cwd().resolve(), connection_file, inner)
+    os.execv(cmd[0], cmd)
+    return 1  # not reached
+
+
+def inside(argv: list[str]) -> int:
+    # The client's PID is invisible from the kernel's PID namespace: ipykernel would take its
+    # parent for dead and exit. bwrap's --die-with-parent does that job instead.
+    os.environ.pop("JPY_PARENT_PID", None)
+    from ipykernel.kernelapp import IPKernelApp
+
+    args = [a for a in argv if a != "--inside"]
+    app = IPKernelApp.instance()
+    app.initialize(args)
+    from autograder.grading import guard
+
+    guard.install()
+    app.start()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--inside" in argv:
+        return inside(argv)
+    return outside(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

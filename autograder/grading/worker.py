@@ -1,0 +1,280 @@
+"""What runs on a Dask worker: real ``nbgrader autograde`` of one submission in a private folder.
+
+A task receives the submission's files and a :class:`GradingSetup` (the course's
+``nbgrader_config.py``, the assignment's source files and a template gradebook holding only the
+assignment definition), so a worker needs neither the course folder nor the course database.
+It lays out a private course folder, runs ``nbgrader autograde ASSIGNMENT --student ID
+--force`` there with the course config (so every preprocessor and the kernel the config
+registers apply, exactly as for a serial run), and sends back the autograded files and the
+submission's rows of the private gradebook. The driver is the only writer of the real
+gradebook.
+
+nbgrader runs in the worker process itself (a worker has it imported after its first task,
+which saves ~2 s per submission) or, with ``GradingSetup.in_process = False``, as a
+``nbgrader`` subprocess. In-process runs are serialised by a lock: start workers with one
+thread each (``threads_per_worker=1``, ``dask worker --nthreads 1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+#: Environment variables a grading kernel must not inherit from the worker (DB credentials).
+PRIVATE_ENV = ("COURSE_DB_URL",)
+
+_RUN_LOCK = threading.Lock()
+_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$")
+
+
+@dataclass(frozen=True)
+class GradingSetup:
+    """Everything a worker needs besides the submission; the same for every task of a run."""
+
+    assignment: str
+    course_id: str
+    config_text: str
+    #: ``{path relative to the assignment's source folder: content}``.
+    source_files: dict[str, bytes]
+    #: where the source folder sits relative to the course root (``source/<assignment>``).
+    source_rel: str
+    #: a SQLite gradebook holding only the assignment definition.
+    template_db: bytes
+    #: :func:`autograder.grading.ledger.digest_files`-style digest of all of the above.
+    digest: str
+    in_process: bool = True
+    #: environment variables set for the nbgrader run (e.g. ``COURSE_UNSAFE``), on any worker.
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission to grade."""
+
+    student: str
+    #: ``{path relative to the submission folder: content}``.
+    files: dict[str, bytes]
+    #: course-relative folders of the submission and of its autograded copy.
+    submitted_rel: str
+    autograded_rel: str
+    #: the submission's rows already in the gradebook (``submission_state(manual=True)``).
+    prior: dict[str, Any] | None
+    digest: str
+
+
+@dataclass
+class Outcome:
+    """What a task sends back (also built by the driver for a task that never returned)."""
+
+    student: str
+    #: ``graded``, ``incomplete`` (nbgrader reported an error) or ``failed`` (no result).
+    status: str
+    reason: str | None = None
+    #: the submission's rows after autograding (``submission_state``); ``None`` when failed.
+    state: dict[str, Any] | None = None
+    #: ``{path relative to the autograded folder: (content, mode)}``.
+    autograded: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    #: seconds spent executing cells, per notebook (from nbclient's execution metadata).
+    cell_time: dict[str, float] = field(default_factory=dict)
+    duration_s: float = 0.0
+    worker: str = ""
+    log_tail: str = ""
+
+
+def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
+    """Autograde ``job`` with real nbgrader in a private course folder (the Dask task)."""
+    start = time.monotonic()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+        root = Path(tmp)
+        (root / "nbgrader_config.py").write_text(setup.config_text, encoding="utf-8")
+        _write_tree(root / setup.source_rel, setup.source_files)
+        _write_tree(root / job.submitted_rel, job.files)
+        db = root / "gradebook.db"
+        db.write_bytes(setup.template_db)
+        db_url = f"sqlite:///{db}"
+        if job.prior is not None:
+            from nbgrader.api import Gradebook
+
+            from autograder.grading.gradebook_sync import restore_submission
+
+            with Gradebook(db_url, setup.course_id) as gb:
+                restore_submission(gb, setup.assignment, job.student, job.prior)
+
+        argv = [
+            setup.assignment, "--student", job.student, "--force",
+            f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url={db_url}",
+        ]
+        runner = _autograde_in_process if setup.in_process else _autograde_subprocess
+        code, log = runner(root, argv, setup.env)
+
+        from nbgrader.api import Gradebook
+
+        from autograder.grading.gradebook_sync import submission_state
+
+        with Gradebook(db_url, setup.course_id) as gb:
+            state = submission_state(gb, setup.assignment, job.student)
+        autograded = _read_tree(root / job.autograded_rel)
+
+    cell_time = {
+        Path(rel).stem: _cell_seconds(content)
+        for rel, (content, _) in autograded.items()
+        if rel.endswith(".ipynb") and "/" not in rel
+    }
+    status, reason = ("graded", None) if code == 0 else ("incomplete", failure_reason(log, code))
+    if state is None and status == "graded":  # nbgrader said OK but wrote nothing: never trust that
+        status, reason = "incomplete", "nbgrader wrote no submission to the gradebook"
+    return Outcome(
+        student=job.student,
+        status=status,
+        reason=reason,
+        state=state,
+        autograded=autograded,
+        cell_time=cell_time,
+        duration_s=time.monotonic() - start,
+        worker=worker,
+        log_tail="\n".join(log.splitlines()[-40:]),
+    )
+
+
+def failure_reason(log: str, code: int | None) -> str:
+    """One line saying why nbgrader failed: the last exception line of its log, else its last error."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        m = _EXC_LINE.match(line)
+        if m and not line.startswith("NbGraderException"):
+            return f"nbgrader autograde exited {code}: {m.group(1)[:300]}"
+    errors = [ln for ln in lines if "ERROR" in ln]
+    last = errors[-1] if errors else (lines[-1] if lines else "no log")
+    return f"nbgrader autograde exited {code}: {last[:300]}"
+
+
+@contextlib.contextmanager
+def _process_state(root: Path, argv: list[str], env: dict[str, str]) -> Iterator[None]:
+    """Environment, argv, cwd and sys.path of an nbgrader run, restored afterwards.
+
+    The course config may change ``os.environ`` (``JUPYTER_PATH``, ``COURSE_ROOT``) and reads
+    ``sys.argv``; in a long-lived worker, each run must start from the same state as a fresh
+    ``nbgrader autograde`` process would.
+    """
+    saved_env, saved_argv, saved_path = dict(os.environ), list(sys.argv), list(sys.path)
+    try:
+        for key in PRIVATE_ENV:
+            os.environ.pop(key, None)
+        os.environ.update(env)
+        os.environ["COURSE_ROOT"] = str(root)
+        sys.argv[:] = [str(Path(sys.executable).parent / "nbgrader"), "autograde", *argv]
+        with contextlib.chdir(root):
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv[:] = saved_argv
+        sys.path[:] = saved_path
+
+
+def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """``nbgrader autograde ARGV`` inside this process, its log captured; returns (exit code, log)."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logging.Formatter("[%(name)s | %(levelname)s] %(message)s"))
+    handler.setLevel(logging.INFO)
+    with _RUN_LOCK, _process_state(root, argv, env):
+        app = AutogradeApp()
+        saved = (list(app.log.handlers), app.log.propagate)
+        app.log.handlers[:] = [handler]
+        app.log.propagate = False
+        code = 0
+        try:
+            app.initialize(argv)
+            app.log.handlers[:] = [handler]  # initialize may reconfigure logging
+            handler.setLevel(app.log_level)
+            app.start()
+        except SystemExit as exc:
+            if isinstance(exc.code, int) or exc.code is None:
+                code = exc.code or 0
+            else:  # sys.exit("message"), e.g. the config refusing an unsafe host
+                code = 1
+                buf.write(f"[AutogradeApp | ERROR] {exc.code}\n")
+        except Exception:  # nbgrader's own bug or a broken config: report, never crash the worker
+            code = 1
+            buf.write(traceback.format_exc())
+        finally:
+            app.log.handlers[:], app.log.propagate = saved
+            AutogradeApp.clear_instance()
+    return code, buf.getvalue()
+
+
+def _autograde_subprocess(root: Path, argv: list[str], extra_env: dict[str, str]) -> tuple[int, str]:
+    """``nbgrader autograde ARGV`` as a child process (full isolation, slower start)."""
+    env = dict(os.environ)
+    for key in PRIVATE_ENV:
+        env.pop(key, None)
+    env.update(extra_env)
+    env["COURSE_ROOT"] = str(root)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    proc = subprocess.run(
+        [str(Path(bindir) / "nbgrader"), "autograde", *argv], cwd=root, env=env, capture_output=True, text=True
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _write_tree(folder: Path, files: dict[str, bytes]) -> None:
+    for rel, content in files.items():
+        path = folder / rel
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise ValueError(f"file outside its folder: {rel!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def _read_tree(folder: Path) -> dict[str, tuple[bytes, int]]:
+    out: dict[str, tuple[bytes, int]] = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            out[path.relative_to(folder).as_posix()] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+    return out
+
+
+def _cell_seconds(content: bytes) -> float:
+    """Sum over code cells of kernel-side execution time (nbclient's ``metadata.execution``)."""
+    import json
+
+    try:
+        nb = json.loads(content)
+    except ValueError:
+        return 0.0
+    total = 0.0
+    for cell in nb.get("cells", []):
+        ex = cell.get("metadata", {}).get("execution", {})
+        begin, end = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
+        if begin and end:
+            try:
+                total += (_ts(end) - _ts(begin)).total_seconds()
+            except ValueError:
+                pass
+    return total
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

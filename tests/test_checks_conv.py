@@ -385,3 +385,35 @@ def test_hidden_messages_never_show_expected_values():
     text = g.report()
     for v in expected.ravel()[:20]:
         assert f"{v:.4f}" not in text and f"{v:.2e}" not in text
+
+
+def test_direct_reference_to_forbidden_op_is_caught():
+    """`from torch.nn.functional import conv2d` keeps a reference the attribute patch misses."""
+    import torch
+    from torch.nn.functional import conv2d as direct
+
+    def cheat(x, w, b, stride=1, padding=0):
+        return direct(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=stride, padding=padding).numpy()
+
+    g = conv.public_conv2d_forward(cheat, points=4)
+    assert g.codes == ["conv.framework_used"] * 3
+
+
+def test_direct_reference_to_solutions_is_caught():
+    from solutions.conv import ref_convolve1d
+
+    assert codes_of(conv.public_convolve1d, conv.hidden_convolve1d, ref_convolve1d) == ["conv1d.framework_used"] * 2
+
+
+def test_nn_conv2d_module_inside_is_caught():
+    import torch
+
+    def cheat(x, w, b, stride=1, padding=0):
+        layer = torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2:], stride=stride, padding=padding).double()
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(w))
+            layer.bias.copy_(torch.from_numpy(b))
+            return layer(torch.from_numpy(x)).numpy()
+
+    g = conv.public_conv2d_forward(cheat, points=4)
+    assert g.codes == ["conv.framework_used"] * 3

@@ -90,6 +90,61 @@ def _roots(targets: Sequence[str]) -> set[str]:
     return {t.split(".", 1)[0] for t in targets}
 
 
+def _watch_list(targets: Sequence[str]) -> tuple[dict[int, str], dict[Any, str]]:
+    """Builtins (by id) and Python code objects of the forbidden ops that are importable now.
+
+    A student may hold a direct reference (``from torch.nn.functional import conv2d``) that the
+    attribute patch cannot see; a profiler sees the call itself.
+    """
+    import inspect
+
+    builtins_by_id: dict[int, str] = {}
+    codes: dict[Any, str] = {}
+    for dotted in targets:
+        found = _resolve(dotted)
+        if found is None:
+            continue
+        value = getattr(*found)
+        if isinstance(value, type):
+            value = value.__init__
+        try:
+            inner = inspect.unwrap(value)
+        except ValueError:
+            inner = value
+        code = getattr(inner, "__code__", None)
+        if code is not None:
+            codes[code] = dotted
+        else:
+            builtins_by_id[id(value)] = dotted
+            builtins_by_id[id(inner)] = dotted
+    return builtins_by_id, codes
+
+
+@contextlib.contextmanager
+def _profiled(targets: Sequence[str], spy: _Spy) -> Iterator[None]:
+    builtins_by_id, codes = _watch_list(targets)
+    if not builtins_by_id and not codes:
+        yield
+        return
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call":
+            name = builtins_by_id.get(id(arg))
+        elif event == "call":
+            name = codes.get(frame.f_code)
+        else:
+            return
+        if name is not None:
+            spy.used.append(name)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+
+
 def call_student(
     fn: Any,
     *args: Any,
@@ -135,7 +190,7 @@ def _call_once(fn, args, kwargs, what, code, forbidden, spy) -> Any:
     # Students may modify their inputs in place; every call gets its own copies.
     args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
     try:
-        with _patched(forbidden, spy):
+        with _profiled(forbidden, spy), _patched(forbidden, spy):
             return fn(*args, **kwargs)
     except NotImplementedError as exc:
         raise NotAttempted(what) from exc

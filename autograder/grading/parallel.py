@@ -333,6 +333,7 @@ def grade(
                 continue
             jobs.append(Job(student, files, settings.rel(folder), settings.rel(dest), prior, digest))
 
+        gb.db.commit()  # end the read transaction: nothing stays locked while workers grade
         skipped = len(report.submissions)
         if not jobs:
             report.cluster = "none (nothing to grade)"
@@ -409,7 +410,12 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
             try:
                 outcome = fut.result()
             except KilledWorker as exc:
-                outcome = Outcome(job.student, "failed", f"the worker died while grading, {retries + 1} attempt(s) ({exc})")
+                attempts = getattr(exc, "allowed_failures", retries) + 1
+                last = getattr(getattr(exc, "last_worker", None), "address", "?")
+                outcome = Outcome(
+                    job.student, "failed",
+                    f"the worker died while grading it, {attempts} attempt(s) on different workers (last: {last})",
+                )
             except Exception as exc:  # the task raised after its retries: record it, go on
                 outcome = Outcome(job.student, "failed", f"{type(exc).__name__}: {exc}"[:300])
             record(job, outcome)

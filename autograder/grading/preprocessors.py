@@ -46,19 +46,71 @@ def flag_cell(cell: NotebookNode, findings: list[str]) -> None:
 
 
 class StripExecutionControls(NbGraderPreprocessor):
-    """Drop every cell metadata key but ``nbgrader`` (tags, ``jupyter``, ``execution``…)."""
+    """Keep only what grading trusts in a submission's metadata.
 
-    keep_notebook_keys = ("kernelspec", "language_info", "nbgrader")
+    - every cell metadata key but ``nbgrader`` is dropped (tags such as ``skip-execution``,
+      ``jupyter``, ``execution``…) and notebook metadata is reduced to kernelspec/language;
+    - each cell's nbgrader flags (grade, solution, locked, points, task) are reset to the
+      gradebook's values for its ``grade_id``: flipping ``grade`` to false on a test cell would
+      otherwise make nbgrader fail the whole submission ("Inconsistent checksums"), and raising
+      ``points`` would change the maximum; nbgrader metadata with a ``grade_id`` the gradebook
+      does not know (a forged test cell) is removed, so the cell runs as plain code.
+    """
+
+    keep_notebook_keys = ("kernelspec", "language_info")
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         for key in list(nb.metadata):
             if key not in self.keep_notebook_keys:
                 del nb.metadata[key]
+        self._truth = self._gradebook_cells(resources)
         return super().preprocess(nb, resources)
 
+    def _gradebook_cells(self, resources: dict) -> dict[str, dict] | None:
+        info = resources.get("nbgrader", {})
+        if not info.get("db_url"):
+            return None
+        from nbgrader.api import Gradebook, MissingEntry
+
+        try:
+            with Gradebook(info["db_url"]) as gb:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+                grades = {c.name: c.max_score for c in notebook.grade_cells}
+                solutions = {c.name for c in notebook.solution_cells}
+                tasks = {c.name for c in notebook.task_cells}
+                return {
+                    c.name: {
+                        "grade": c.name in grades,
+                        "solution": c.name in solutions,
+                        "task": c.name in tasks,
+                        "locked": bool(c.locked),
+                        "points": grades.get(c.name),
+                        "cell_type": c.cell_type,
+                    }
+                    for c in notebook.source_cells
+                }
+        except MissingEntry:
+            return None
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        nbgrader_meta = cell.metadata.get("nbgrader")
-        cell.metadata = NotebookNode({"nbgrader": nbgrader_meta} if nbgrader_meta is not None else {})
+        meta = cell.metadata.get("nbgrader")
+        cell.metadata = NotebookNode({"nbgrader": meta} if meta is not None else {})
+        if meta is None or self._truth is None:
+            return cell, resources
+        truth = self._truth.get(meta.get("grade_id"))
+        if truth is None:
+            if meta.get("grade") or meta.get("solution") or meta.get("locked") or meta.get("task"):
+                self.log.warning("Removing nbgrader metadata of unknown cell %r", meta.get("grade_id"))
+            del cell.metadata["nbgrader"]
+            return cell, resources
+        for key in ("grade", "solution", "locked", "task"):
+            if bool(meta.get(key, False)) != truth[key]:
+                self.log.warning("Cell %s: restoring nbgrader flag %r", meta["grade_id"], key)
+            meta[key] = truth[key]
+        if truth["grade"]:
+            meta["points"] = truth["points"]
+        else:
+            meta.pop("points", None)
         return cell, resources
 
 

@@ -69,9 +69,10 @@ def ref_translate(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return np.roll(image, shift=(dy, dx), axis=(0, 1))
 
 
-def ref_equivariance_error(layer: Callable[[np.ndarray], np.ndarray], image: np.ndarray, dy: int, dx: int) -> float:
+def ref_equivariance_error(
+    layer: Callable[[np.ndarray], np.ndarray], image: np.ndarray, dy: int, dx: int
+) -> float:
     """``max |layer(translate(image)) − translate(layer(image))|``."""
     a = layer(ref_translate(image, dy, dx))
     b = ref_translate(layer(image), dy, dx)
     return float(np.max(np.abs(a - b)))
-

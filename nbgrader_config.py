@@ -78,9 +78,13 @@ if _kernels:
 c.KernelManager.transport = "ipc"
 # Its sockets live in a private folder of this grading process (bound into the sandbox), never
 # in a shared one such as /tmp, which the kernel must not see.
+# (The kernel launcher creates the folder, mode 700, when the first kernel starts.)
+import secrets as _secrets  # noqa: E402
 import tempfile as _tempfile  # noqa: E402
 
-c.KernelManager.ip = os.path.join(_tempfile.mkdtemp(prefix="course-ipc-"), "kernel")
+c.KernelManager.ip = os.path.join(
+    _tempfile.gettempdir(), f"course-ipc-{os.getpid()}-{_secrets.token_hex(4)}", "kernel"
+)
 # The kernel must know what to hide: the course root (gradebook, sources, every submission).
 os.environ["COURSE_ROOT"] = c.CourseDirectory.root
 # Refuse to autograde on a host that cannot sandbox, unless told (`COURSE_UNSAFE=1`, which
@@ -96,6 +100,18 @@ if _kernels and "autograde" in _sys.argv and os.environ.get("COURSE_UNSAFE") != 
             f"course: this host cannot sandbox grading kernels ({_host['reason']}). Install "
             "bubblewrap, or accept the risk explicitly with COURSE_UNSAFE=1 (course grade --unsafe)."
         )
+
+# ---- Late submissions and feedback ---------------------------------------------------------
+# A submission after the assignment's due date scores 0; its raw score stays in the gradebook so
+# a TA can waive the penalty. Set due dates with:
+#   nbgrader db assignment add ID --duedate="2026-12-01 23:59 Europe/Paris"
+c.LateSubmissionPlugin.penalty_method = "zero"
+# Feedback never shows hidden tests (nbgrader #917): locked cells show their release version.
+c.GenerateFeedback.preprocessors = [
+    "autograder.reports.feedback.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 
 # ---- Execution --------------------------------------------------------------------------------
 # Training cells of modules 4-7 run up to ~60 s on 2 CPU cores; 5 min leaves room for a loaded

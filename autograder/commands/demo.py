@@ -1,9 +1,10 @@
 """`course demo`: the course's main job on a generated class.
 
 Builds a course folder, releases the module with nbgrader, writes submissions for a small
-class (complete, partial, untouched, broken, hostile), autogrades them with the project's
-config, writes each student's feedback (no hidden test) and the class report, and prints the
-grade table and where everything is.
+class (complete, partial, untouched, broken, hostile), grades them in parallel with
+`course grade`'s engine (real nbgrader autograde with the project's config, on Dask), writes
+each student's feedback (no hidden test) and the class report, and prints the grade table and
+where everything is.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class Demo:
 def build(course: Path, assignment: str, notebooks: list[str] | None = None, say=print) -> Demo:
     """Create, grade and report a demo class for ``assignment`` in ``course`` (replaced)."""
     from autograder.commands import feedback, report
+    from autograder.grading import parallel
 
     if course.exists():
         shutil.rmtree(course)
@@ -87,9 +89,9 @@ def build(course: Path, assignment: str, notebooks: list[str] | None = None, say
     say(f"[2/5] {len(CLASS)} submissions × {len(names)} notebook(s) written to {course / 'submitted'}")
     for student, what in CLASS.items():
         say(f"      {student}: {what}")
-    say("[3/5] nbgrader autograde (project config) …")
-    proc = pipeline.autograde(course, assignment, check=False)
-    demo = Demo(course, assignment, proc.returncode, pipeline.results(course, assignment))
+    say("[3/5] course grade: nbgrader autograde of each submission, in parallel on Dask …")
+    graded_report = parallel.grade(course, assignment, say=lambda line: say(f"      {line}"))
+    demo = Demo(course, assignment, 0 if graded_report.ok else 1, pipeline.results(course, assignment))
     say("[4/5] feedback per student (hidden tests removed) …")
     graded = feedback.autograded_students(course, assignment)
     try:

@@ -203,6 +203,7 @@ def _ipc_dir(connection_file: Path) -> Path | None:
     ip = Path(info.get("ip", "kernel-ipc"))
     if not ip.is_absolute():
         ip = Path.cwd() / ip
+    ip.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return ip.parent.resolve()
 
 

@@ -85,6 +85,10 @@ import tempfile as _tempfile  # noqa: E402
 c.KernelManager.ip = os.path.join(
     _tempfile.gettempdir(), f"course-ipc-{os.getpid()}-{_secrets.token_hex(4)}", "kernel"
 )
+import atexit as _atexit  # noqa: E402
+import shutil as _shutil  # noqa: E402
+
+_atexit.register(_shutil.rmtree, os.path.dirname(c.KernelManager.ip), True)
 # The kernel must know what to hide: the course root (gradebook, sources, every submission).
 os.environ["COURSE_ROOT"] = c.CourseDirectory.root
 # Refuse to autograde on a host that cannot sandbox, unless told (`COURSE_UNSAFE=1`, which

@@ -145,6 +145,29 @@ def _profiled(targets: Sequence[str], spy: _Spy) -> Iterator[None]:
         sys.setprofile(previous)
 
 
+def _import_watched_modules(targets: Sequence[str]) -> None:
+    """Import the submodules named by ``targets`` whose package is already imported.
+
+    ``solutions`` may be imported while ``solutions.conv`` is not (yet): a student calling its
+    reference would then go unseen.
+    """
+    import importlib
+
+    for dotted in targets:
+        parts = dotted.split(".")
+        if parts[0] not in sys.modules:
+            continue
+        for i in range(len(parts) - 1, 1, -1):
+            name = ".".join(parts[:i])
+            if name in sys.modules:
+                break
+            try:
+                importlib.import_module(name)
+                break
+            except ImportError:
+                continue
+
+
 def call_student(
     fn: Any,
     *args: Any,
@@ -170,6 +193,7 @@ def call_student(
     if not callable(fn):
         fail(f"{code}.not_callable", f"`{what}` doit être une fonction ; reçu un objet de type `{type(fn).__name__}`.")
     spy = _Spy()
+    _import_watched_modules(forbidden)
     before = set(sys.modules)
     result = _call_once(fn, args, kwargs, what, code, forbidden, spy)
     if forbidden and not spy.used and any(r in sys.modules and r not in before for r in _roots(forbidden)):

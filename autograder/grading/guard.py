@@ -61,6 +61,12 @@ def _ipython_state(ip: Any) -> dict[str, Any]:
         "custom_exceptions": ip.custom_exceptions,
         "CustomTB": ip.CustomTB,
         "instance_keys": set(vars(ip)),
+        # Methods of the shell's classes (a patch on the class escapes instance checks).
+        "class_methods": {
+            klass: {k: v for k, v in vars(klass).items() if callable(v)}
+            for klass in type(ip).__mro__
+            if klass.__module__.startswith(("IPython", "ipykernel"))
+        },
     }
 
 
@@ -70,10 +76,24 @@ def _functions(module: types.ModuleType) -> dict[str, Any]:
 
 def _foreign(value: Any) -> bool:
     """A callable written by the student: in a notebook cell or a module of the submission."""
+    try:
+        return _foreign_unsafe(value)
+    except Exception:  # noqa: BLE001 - objects with odd __getattr__ (absl flags, lazy modules)
+        return False
+
+
+def _callable(value: Any) -> bool:
+    try:
+        return callable(value)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _foreign_unsafe(value: Any) -> bool:
     if getattr(value, "__module__", None) == "__main__":
         return True
     code = getattr(getattr(value, "__func__", value), "__code__", None)
-    if code is None:
+    if not isinstance(code, types.CodeType):
         return False
     filename = code.co_filename
     import os
@@ -90,6 +110,7 @@ def _snapshot_module(name: str) -> None:
 def install() -> None:
     """Snapshot the pristine state; call once, before any student code runs."""
     import math  # noqa: F401 - snapshot targets
+
     import numpy  # noqa: F401
     import numpy.linalg  # noqa: F401
     import numpy.testing  # noqa: F401
@@ -133,10 +154,18 @@ def _restore_ipython(ip: Any, saved: dict[str, Any], findings: list[str]) -> Non
         (ip, "ast_transformers"),
     ]
     for owner, attr in pairs:
-        current = list(getattr(owner, attr))
-        if current != saved[attr]:
+        current = getattr(owner, attr)
+        if list(current) != saved[attr]:
             findings.append(f"IPython: `{attr}` modifié (transformateur ajouté ou retiré)")
-            setattr(owner, attr, list(saved[attr]))
+            try:
+                current[:] = saved[attr]  # some are read-only properties over a list
+            except TypeError:
+                setattr(owner, attr, list(saved[attr]))
+    for klass, methods in saved["class_methods"].items():
+        for name, original in methods.items():
+            if vars(klass).get(name) is not original:
+                findings.append(f"IPython: méthode `{klass.__name__}.{name}` remplacée")
+                setattr(klass, name, original)
     for event, callbacks in ip.events.callbacks.items():
         # Libraries register callbacks too (matplotlib's inline backend): drop only the student's.
         student = [cb for cb in callbacks if cb not in saved["events"].get(event, []) and _foreign(cb)]
@@ -185,7 +214,7 @@ def _restore_protected_modules(findings: list[str], blocking: list[str]) -> None
             continue
         snapshot = _state["modules"].get(name, {})
         for attr, value in items:
-            if not callable(value) or not _foreign(value):
+            if not _callable(value) or not _foreign(value):
                 continue
             original = snapshot.get(attr)
             if original is not None and not _foreign(original):
@@ -195,7 +224,24 @@ def _restore_protected_modules(findings: list[str], blocking: list[str]) -> None
                 blocking.append(f"`{name}.{attr}` remplacé par du code de l'étudiant")
 
 
+def _trusted_tampering() -> list[str]:
+    """Student callables found in the loaded check library (module level or on its classes)."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in TRUSTED_PACKAGES or name == __name__:
+            continue
+        for attr, value in list(vars(module).items()):
+            if _callable(value) and _foreign(value):
+                found.append(f"`{name}.{attr}` remplacé")
+            elif isinstance(value, type) and value.__module__ == name:
+                for key, member in list(vars(value).items()):
+                    if _callable(member) and _foreign(member):
+                        found.append(f"`{name}.{attr}.{key}` remplacé")
+    return found
+
+
 def _reload_trusted(findings: list[str]) -> None:
+    findings.extend(f"bibliothèque de correction : {f} (rechargée)" for f in _trusted_tampering())
     # sys.path first: a student folder named `autograder/` must not shadow the real one.
     if sys.path != _state["sys_path"]:
         if set(sys.path) - set(_state["sys_path"]):
@@ -271,6 +317,40 @@ def record_score(grade_id: str, score: float) -> None:
         _state["scores"].append((grade_id, score))
 
 
-def after_test_cell() -> list[tuple[str, float]]:
-    """The scores the Grader computed during the last test cell."""
-    return list(_state.get("scores", []))
+def _tampered_now() -> list[str]:
+    """What student code changed while the checks ran (nothing is restored here)."""
+    found: list[str] = []
+    if sys.gettrace() is not None or threading.gettrace() is not None:
+        found.append("fonction de traçage installée")
+    if sys.getprofile() is not None:
+        found.append("fonction de profilage installée")
+    for name, value in _state.get("builtins", {}).items():
+        if vars(builtins).get(name) is not value:
+            found.append(f"`builtins.{name}` modifié")
+    probe_findings: list[str] = []
+    probe_blocking: list[str] = []
+    if _state.get("ipython") is not None and _shell() is not None:
+        ip = _shell()
+        saved = _state["ipython"]
+        for klass, methods in saved["class_methods"].items():
+            for key, original in methods.items():
+                if vars(klass).get(key) is not original:
+                    found.append(f"IPython: méthode `{klass.__name__}.{key}` remplacée")
+        if ip.displayhook is not saved["displayhook"] or sys.displayhook is not saved["sys_displayhook"]:
+            found.append("affichage des résultats (`displayhook`) remplacé")
+    for name in list(sys.modules):
+        module = sys.modules.get(name)
+        if module is None or name.split(".")[0] not in PROTECTED:
+            continue
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        probe_blocking.extend(f"`{name}.{a}` remplacé" for a, v in items if _callable(v) and _foreign(v))
+    found.extend(probe_findings + probe_blocking + _trusted_tampering())
+    return sorted(set(found))
+
+
+def after_test_cell() -> dict[str, list]:
+    """The scores the Grader computed during the last test cell, and tampering seen since."""
+    return {"scores": list(_state.get("scores", [])), "tampered": _tampered_now() if _state else []}

@@ -23,7 +23,8 @@ Record keys (a plain ``dict``, JSON-serialisable; readers must ignore unknown ke
     definition of the assignment, ``nbgrader_config.py``).
 ``notebooks``
     ``{notebook: {"score", "max_score", "cells": {grade_id: auto_score}, "cell_time_s"}}``.
-``duration_s``, ``worker``, ``time`` (UTC, ISO 8601), ``run`` (id of the grading run).
+``duration_s``, ``worker``, ``time`` (UTC, ISO 8601), ``run`` (id of the grading run);
+``log`` (the end of nbgrader's log) when the status is not ``graded``.
 
 Only :meth:`Ledger.append`, :meth:`Ledger.records` and :meth:`Ledger.latest` are API.
 """

@@ -236,6 +236,8 @@ def _course_lock(root: Path) -> Iterator[None]:
 
 def _write_autograded(dest: Path, files: dict[str, tuple[bytes, int]]) -> None:
     """Replace ``dest`` by ``files`` (nbgrader --force semantics: no stale file survives)."""
+    for stale in dest.parent.glob(f".{dest.name}.course-grade-*"):  # left by a killed driver
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = dest.parent / f".{dest.name}.course-grade-{uuid.uuid4().hex[:8]}"
     if files:
         for rel, (content, mode) in files.items():
@@ -310,7 +312,7 @@ def grade(
             definition = gradebook_sync.assignment_definition(gb, assignment)
         except MissingEntry:
             raise GradingError(
-                f"{assignment} is not in the gradebook ({settings.db_url}): run `nbgrader generate_assignment {assignment}` first"
+                f"{assignment} is not in the gradebook ({_safe_url(settings.db_url)}): run `nbgrader generate_assignment {assignment}` first"
             ) from None
         notebooks = [nb["name"] for nb in definition["notebooks"]]
         setup = _setup(settings, assignment, definition, gradebook_sync.alembic_version(gb), in_process, env or {})
@@ -395,18 +397,42 @@ def _setup(settings: CourseSettings, assignment: str, definition: dict, version:
     )
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retries: int,
          record: Callable[[Job, Outcome], None]) -> None:
+    """Keep every worker thread busy with one submission; record each result as it arrives.
+
+    At most one task per worker thread is in flight: a task never waits on a worker behind
+    another one, so when a worker dies only the submission it was grading is charged with the
+    death (Dask counts every task assigned to a dead worker). The setup travels as a task
+    result, not scattered data, so the scheduler can rebuild it if the workers holding it die.
+    """
     from distributed import KilledWorker, as_completed
 
-    shared = client.scatter(setup, broadcast=True, hash=False)
-    futures = {}
-    for job in jobs:
-        fut = client.submit(task, job, shared, key=f"grade-{job.student}-{uuid.uuid4().hex[:8]}", pure=False, retries=retries)
-        futures[fut] = job
+    shared = client.submit(_identity, setup, key=f"grading-setup-{uuid.uuid4().hex[:8]}", pure=False)
+    pending = list(jobs)
+    running: dict[Any, Job] = {}
+    stream = as_completed()
+
+    def top_up() -> None:
+        try:
+            capacity = max(1, sum(client.nthreads().values()))
+        except Exception:  # scheduler briefly unreachable: keep what is in flight
+            capacity = 1
+        while pending and len(running) < capacity:
+            job = pending.pop(0)
+            fut = client.submit(task, job, shared, key=f"grade-{job.student}-{uuid.uuid4().hex[:8]}",
+                                pure=False, retries=retries)
+            running[fut] = job
+            stream.add(fut)
+
+    top_up()
     try:
-        for fut in as_completed(list(futures)):
-            job = futures[fut]
+        for fut in stream:
+            job = running.pop(fut)
             try:
                 outcome = fut.result()
             except KilledWorker as exc:
@@ -418,10 +444,12 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
                 )
             except Exception as exc:  # the task raised after its retries: record it, go on
                 outcome = Outcome(job.student, "failed", f"{type(exc).__name__}: {exc}"[:300])
+            top_up()  # the next submission starts while this one is written
             record(job, outcome)
     finally:
-        for fut in futures:
+        for fut in running:
             fut.cancel()
+        shared.cancel()
 
 
 def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSetup, definition: dict,
@@ -436,8 +464,10 @@ def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSet
     notebooks = _notebook_summary(outcome.state, definition)
     for name, nb in notebooks.items():
         nb["cell_time_s"] = round(outcome.cell_time.get(name, 0.0), 3)
+    extra = {"log": outcome.log_tail} if outcome.status != "graded" and outcome.log_tail else {}
     ledger.append(
         {
+            **extra,
             "run": run_id,
             "assignment": assignment,
             "student": job.student,

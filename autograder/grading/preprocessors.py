@@ -15,7 +15,7 @@ import ast
 import typing as t
 
 from jupyter_core.utils import run_sync
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.preprocessors.execute import Execute
@@ -33,9 +33,10 @@ def is_graded_test(cell: NotebookNode) -> bool:
 
 
 def zero_cell(cell: NotebookNode, reason: str) -> None:
-    """Append an error output: nbgrader scores a cell with an error 0, and shows the reason."""
-    cell.outputs.append(
-        NotebookNode(output_type="error", ename=GUARD_ENAME, evalue=reason, traceback=[f"{GUARD_ENAME}: {reason}"])
+    """Put an error output first: nbgrader scores a cell 0 when it meets an error before any
+    ``execute_result`` (it stops at the first of the two), and the reason is shown."""
+    cell.outputs.insert(
+        0, NotebookNode(output_type="error", ename=GUARD_ENAME, evalue=reason, traceback=[f"{GUARD_ENAME}: {reason}"])
     )
 
 
@@ -64,6 +65,7 @@ class StripExecutionControls(NbGraderPreprocessor):
             if key not in self.keep_notebook_keys:
                 del nb.metadata[key]
         self._truth = self._gradebook_cells(resources)
+        self._seen: set[str] = set()
         return super().preprocess(nb, resources)
 
     def _gradebook_cells(self, resources: dict) -> dict[str, dict] | None:
@@ -95,7 +97,17 @@ class StripExecutionControls(NbGraderPreprocessor):
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         meta = cell.metadata.get("nbgrader")
         cell.metadata = NotebookNode({"nbgrader": meta} if meta is not None else {})
-        if meta is None or self._truth is None:
+        if meta is None:
+            return cell, resources
+        # A copied graded cell: only the first keeps its nbgrader identity (nbgrader's own
+        # DeduplicateIds would leave `{}`, on which OverwriteCells fails the whole notebook).
+        grade_id = meta.get("grade_id")
+        if grade_id in self._seen:
+            self.log.warning("Removing nbgrader metadata of duplicated cell %r", grade_id)
+            del cell.metadata["nbgrader"]
+            return cell, resources
+        self._seen.add(grade_id)
+        if self._truth is None:
             return cell, resources
         truth = self._truth.get(meta.get("grade_id"))
         if truth is None:
@@ -141,10 +153,12 @@ class GuardedExecute(Execute):
         reply = self.wait_for_reply(msg_id)
         result = (reply or {}).get("content", {}).get("user_expressions", {}).get("r", {})
         if result.get("status") != "ok":
+            self.log.warning("Course guard %s failed: %s: %s", expression, result.get("ename"), result.get("evalue"))
             return None
         try:
             return ast.literal_eval(result["data"]["text/plain"])
-        except (KeyError, ValueError, SyntaxError):
+        except (KeyError, ValueError, SyntaxError) as exc:
+            self.log.warning("Course guard %s returned an unreadable value (%s)", expression, exc)
             return None
 
     # -- cells ----------------------------------------------------------------------------
@@ -163,7 +177,7 @@ class GuardedExecute(Execute):
             if graded:
                 findings = self._guard("before_test_cell()")
             cell, resources = super().preprocess_cell(cell, resources, index)
-        except (DeadKernelError, CellTimeoutError, TimeoutError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - dead/stuck kernel, broken channel (fork bomb)
             died = isinstance(exc, DeadKernelError)
             reason = (
                 "le noyau Python s'est arrêté pendant cette cellule (mémoire épuisée, `os._exit`, "
@@ -192,11 +206,15 @@ class GuardedExecute(Execute):
 
     def _verify(self, cell: NotebookNode, findings: dict[str, list[str]] | None) -> None:
         """Zero the cell unless it shows exactly the score the check library computed."""
-        scores = self._guard("after_test_cell()")
-        if not isinstance(findings, dict) or not isinstance(scores, list):
+        after = self._guard("after_test_cell()")
+        if not isinstance(findings, dict) or not isinstance(after, dict):
             zero_cell(cell, "la garde de correction n'a pas pu s'exécuter avant ou après cette cellule")
             return
+        scores = after.get("scores", [])
         neutralised, blocking = findings.get("neutralised", []), findings.get("blocking", [])
+        # Whatever changed *during* the checks was done by the student's code while it was
+        # being graded: the cell cannot be trusted.
+        blocking = blocking + [f"pendant les vérifications : {f}" for f in after.get("tampered", [])]
         if neutralised or blocking:
             flag_cell(cell, neutralised + blocking)
         if blocking:

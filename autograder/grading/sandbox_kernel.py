@@ -203,8 +203,16 @@ def _ipc_dir(connection_file: Path) -> Path | None:
     ip = Path(info.get("ip", "kernel-ipc"))
     if not ip.is_absolute():
         ip = Path.cwd() / ip
-    ip.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return ip.parent.resolve()
+    folder = ip.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The folder is shared by the kernels one grading process starts in turn: empty it so that
+    # nothing a previous (student's) kernel left there reaches the next one.
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return folder.resolve()
 
 
 def outside(argv: list[str]) -> int:
@@ -231,6 +239,8 @@ def inside(argv: list[str]) -> int:
     args = [a for a in argv if a != "--inside"]
     app = IPKernelApp.instance()
     app.initialize(args)
+    # Libraries that parse sys.argv lazily (absl, under TensorFlow) must not see our flags.
+    sys.argv = [sys.argv[0]]
     from autograder.grading import guard
 
     guard.install()

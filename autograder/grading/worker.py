@@ -38,7 +38,12 @@ from typing import Any
 #: Environment variables a grading kernel must not inherit from the worker (DB credentials).
 PRIVATE_ENV = ("COURSE_DB_URL",)
 
+#: Separates nbgrader's log from what kernels printed, in :attr:`Outcome.log_tail`.
+OUTPUT_MARK = "[kernel and worker output]"
+
 _RUN_LOCK = threading.Lock()
+#: Private course folders are ``<tmp>/course-grade-<worker pid>-*``.
+_PREFIX = "course-grade-"
 _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$")
 
 
@@ -100,7 +105,9 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
     """Autograde ``job`` with real nbgrader in a private course folder (the Dask task)."""
     start = time.monotonic()
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+    _sweep_stale_folders()
+    prefix = f"{_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         (root / "nbgrader_config.py").write_text(setup.config_text, encoding="utf-8")
         _write_tree(root / setup.source_rel, setup.source_files)
@@ -148,12 +155,29 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         cell_time=cell_time,
         duration_s=time.monotonic() - start,
         worker=worker,
-        log_tail="\n".join(log.splitlines()[-40:]),
+        log_tail="\n".join(log.splitlines()[-60:]),
     )
+
+
+def _sweep_stale_folders() -> None:
+    """Remove private folders left by workers killed mid-task (they hold a gradebook copy)."""
+    import shutil
+
+    for path in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        m = re.match(rf"{_PREFIX}(\d+)-", path.name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 def failure_reason(log: str, code: int | None) -> str:
     """One line saying why nbgrader failed: the last exception line of its log, else its last error."""
+    log = log.split(OUTPUT_MARK)[0]
     lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
     for line in reversed(lines):
         m = _EXC_LINE.match(line)
@@ -188,15 +212,43 @@ def _process_state(root: Path, argv: list[str], env: dict[str, str]) -> Iterator
         sys.path[:] = saved_path
 
 
+@contextlib.contextmanager
+def _captured_fds(sink: io.StringIO) -> Iterator[None]:
+    """Send what this process and its children (the kernels) write on fds 1 and 2 to ``sink``.
+
+    Kernels inherit the worker's stdout/stderr, which on a LocalCluster are the terminal of
+    ``course grade``: their banners and warnings would break ``--quiet``. They join the log.
+    """
+    with tempfile.TemporaryFile() as capture:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(capture.fileno(), 1)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            if text.strip():
+                sink.write(f"\n{OUTPUT_MARK}\n" + text[-20000:])
+
+
 def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     """``nbgrader autograde ARGV`` inside this process, its log captured; returns (exit code, log)."""
     from nbgrader.apps.autogradeapp import AutogradeApp
 
     buf = io.StringIO()
     handler = logging.StreamHandler(buf)
-    handler.setFormatter(logging.Formatter("[%(name)s | %(levelname)s] %(message)s"))
+    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] %(message)s"))
     handler.setLevel(logging.INFO)
-    with _RUN_LOCK, _process_state(root, argv, env):
+    with _RUN_LOCK, _process_state(root, argv, env), _captured_fds(buf):
         app = AutogradeApp()
         saved = (list(app.log.handlers), app.log.propagate)
         app.log.handlers[:] = [handler]

@@ -20,7 +20,8 @@ Record keys (a plain ``dict``, JSON-serialisable; readers must ignore unknown ke
     :func:`digest_files` of the submitted files.
 ``setup``
     digest of what the grades depend on besides the submission (sources, gradebook
-    definition of the assignment, ``nbgrader_config.py``).
+    definition of the assignment, ``nbgrader_config.py``, the ``autograder`` and ``solutions``
+    code): change any of them and the next run grades everything again.
 ``notebooks``
     ``{notebook: {"score", "max_score", "cells": {grade_id: auto_score}, "cell_time_s"}}``.
 ``duration_s``, ``worker``, ``time`` (UTC, ISO 8601), ``run`` (id of the grading run);

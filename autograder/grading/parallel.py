@@ -377,8 +377,12 @@ def _setup(settings: CourseSettings, assignment: str, definition: dict, version:
         with Gradebook(f"sqlite:///{path}", settings.course_id) as template:
             gradebook_sync.build_template(template, definition)
         template_db = path.read_bytes()
+    from autograder.grading.worker import code_digest
+
+    code = code_digest()
     digest = digest_files(
         {
+            "code": code.encode(),
             "nbgrader_config.py": settings.config_text.encode(),
             "definition.json": gradebook_sync.definition_json(definition).encode(),
             **{f"source/{rel}": data for rel, data in source_files.items()},
@@ -392,6 +396,7 @@ def _setup(settings: CourseSettings, assignment: str, definition: dict, version:
         source_rel=settings.rel(source),
         template_db=template_db,
         digest=digest,
+        code=code,
         in_process=in_process,
         env=dict(env),
     )

@@ -18,6 +18,8 @@ thread each (``threads_per_worker=1``, ``dask worker --nthreads 1``).
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import io
 import logging
 import os
@@ -62,6 +64,8 @@ class GradingSetup:
     template_db: bytes
     #: :func:`autograder.grading.ledger.digest_files`-style digest of all of the above.
     digest: str
+    #: :func:`code_digest` on the driver; a worker running other code refuses the task.
+    code: str = ""
     in_process: bool = True
     #: environment variables set for the nbgrader run (e.g. ``COURSE_UNSAFE``), on any worker.
     env: dict[str, str] = field(default_factory=dict)
@@ -105,6 +109,13 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
     """Autograde ``job`` with real nbgrader in a private course folder (the Dask task)."""
     start = time.monotonic()
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    if setup.code and setup.code != code_digest():
+        return Outcome(
+            job.student, "failed",
+            "this worker runs another version of the course code (autograder, solutions) than the "
+            "driver: install the same version on every worker",
+            worker=worker,
+        )
     _sweep_stale_folders()
     prefix = f"{_PREFIX}{os.getpid()}-"
     with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as tmp:
@@ -157,6 +168,23 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         worker=worker,
         log_tail="\n".join(log.splitlines()[-60:]),
     )
+
+
+@functools.cache
+def code_digest() -> str:
+    """Digest of the course code that grades depend on: the ``autograder`` and ``solutions`` packages."""
+    from autograder.grading.ledger import digest_files
+
+    files: dict[str, bytes] = {}
+    for name in ("autograder", "solutions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # `solutions` is absent from student installs
+            continue
+        for folder in getattr(module, "__path__", []):
+            for path in sorted(Path(folder).rglob("*.py")):
+                files[f"{name}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+    return digest_files(files)
 
 
 def _sweep_stale_folders() -> None:

@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # nbgrader shells out to `alembic`: the environment's bin must be on PATH for every test.
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Test modules import TensorFlow and PyTorch in any order; TensorFlow then torch's Triton (LLVM)
+# crashes the process (see autograder.backends.avoid_triton_crash). Triton only serves
+# torch.compile on GPUs, which no test uses: tell torch it is absent.
+sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -144,8 +144,12 @@ def test_feedback_shows_checks_but_no_hidden_test_and_no_solution():
 def test_plain_nbgrader_feedback_would_leak_so_the_check_can_fail(tmp_path):
     """Control: nbgrader's own generate_feedback shows hidden tests (#917) and the audit sees it."""
     demo = demo_class()
+    # nbgrader's own preprocessors (the course config replaces them with HideHiddenTests first).
     proc = pipeline.nbgrader(demo.course, "generate_feedback", ASSIGNMENT, "--student", "chloe", "--force",
-                             f"--CourseDirectory.feedback_directory={tmp_path.name}-plain", check=False)
+                             f"--CourseDirectory.feedback_directory={tmp_path.name}-plain",
+                             "--GenerateFeedback.preprocessors=nbgrader.preprocessors.GetGrades",
+                             "--GenerateFeedback.preprocessors=nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+                             check=False)
     plain = demo.course / f"{tmp_path.name}-plain" / "chloe" / ASSIGNMENT / f"{NOTEBOOK}.html"
     try:
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -31,6 +31,21 @@ def tolerance(kind: str) -> tuple[float, float]:
     return TOLERANCES[kind]
 
 
+def reference(module: str) -> Any | None:
+    """``solutions.<module>`` when installed (staff side, hidden checks), else ``None``."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"solutions.{module}")
+    except ImportError:
+        return None
+
+
+def rng(seed: int) -> np.random.Generator:
+    """The random generator every check draws its cases from."""
+    return np.random.default_rng(seed)
+
+
 # ---------------------------------------------------------------------------------------------
 # Forbidden calls: using the framework op the exercise asks to implement earns no credit.
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ Failure codes: ``<function>.<aspect>``, e.g. ``softmax.unstable``, ``leaky_relu.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +28,8 @@ from autograder.checks._core import (
     expect_shape,
     first_diagnosis,
     mismatch,
+    reference,
+    rng,
     tolerance,
 )
 from autograder.feedback import Grader, fail
@@ -130,15 +131,10 @@ HINT_UNSTABLE = (
 
 
 def _solutions() -> Any | None:
-    """``solutions.activations`` when installed (staff side), else ``None``."""
-    try:
-        return importlib.import_module("solutions.activations")
-    except ImportError:
-        return None
+    return reference("activations")
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+_rng = rng
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ Failure codes: ``conv1d.*``, ``conv_filter.*``, ``conv.*`` (forward), ``conv_bac
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,8 @@ from autograder.checks._core import (
     expect_shape,
     first_diagnosis,
     mismatch,
+    reference,
+    rng,
     tolerance,
 )
 from autograder.feedback import CheckFailure, Grader, fail
@@ -85,15 +86,10 @@ HINT_OUT_SIZE = "Vérifiez la formule (H + 2·padding − k) // stride + 1."
 
 
 def _solutions() -> Any | None:
-    """``solutions.conv`` when installed (staff side), else ``None``."""
-    try:
-        return importlib.import_module("solutions.conv")
-    except ImportError:
-        return None
+    return reference("conv")
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+_rng = rng
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import io
 import math
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from autograder.backends import available
-from autograder.checks._core import call_student
+from autograder.checks._core import call_student, reference
 from autograder.feedback import CheckFailure, Grader, NotAttempted, fail
 
 # Letting a framework count the parameters does the exercise: no credit for that check.
@@ -67,11 +66,7 @@ HINT_OUT_SIZE = "Formule : (H + 2·padding − k) // stride + 1, sur chaque axe.
 
 
 def _solutions() -> Any | None:
-    """``solutions.intro`` when installed (staff side), else ``None``."""
-    try:
-        return importlib.import_module("solutions.intro")
-    except ImportError:
-        return None
+    return reference("intro")
 
 
 def _torch() -> Any | None:

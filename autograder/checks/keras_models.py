@@ -30,6 +30,7 @@ from autograder.checks._core import (
     expect_array,
     expect_close,
     mismatch,
+    rng,
     tolerance,
 )
 from autograder.feedback import CheckFailure, Grader, fail
@@ -98,8 +99,7 @@ def _tf() -> tuple[Any, Any]:
     return tf, keras
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+_rng = rng
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ Failure codes: ``compile.*``, ``train.*``, ``eval.*``, ``fit.*``, ``predict.*``,
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from autograder.backends import backend
-from autograder.checks._core import call_student, close, expect_array, tolerance
+from autograder.checks._core import call_student, close, expect_array, reference, rng, tolerance
 from autograder.checks.keras_models import SPEC, SPEC_PARAMS, canonical_layers
 from autograder.feedback import CheckFailure, Grader, NotAttempted, fail
 
@@ -63,15 +62,10 @@ def _tf() -> tuple[Any, Any]:
 
 
 def _solutions() -> Any | None:
-    """``solutions.keras_cnn`` when installed (staff side), else ``None``."""
-    try:
-        return importlib.import_module("solutions.keras_cnn")
-    except ImportError:
-        return None
+    return reference("keras_cnn")
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+_rng = rng
 
 
 # ---------------------------------------------------------------------------------------------

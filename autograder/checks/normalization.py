@@ -19,7 +19,6 @@ Failure codes: ``batchnorm.*`` (forward) and ``batchnorm_backward.*``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,8 @@ from autograder.checks._core import (
     expect_shape,
     first_diagnosis,
     mismatch,
+    reference,
+    rng,
     tolerance,
 )
 from autograder.feedback import Grader, fail
@@ -79,14 +80,10 @@ HINT_EVAL = (
 
 
 def _solutions() -> Any | None:
-    try:
-        return importlib.import_module("solutions.normalization")
-    except ImportError:
-        return None
+    return reference("normalization")
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+_rng = rng
 
 
 def _c(v: np.ndarray) -> np.ndarray:

@@ -20,7 +20,6 @@ Failure codes: ``maxpool.*``, ``avgpool.*`` (forward), ``maxpool_backward.*``,
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -36,6 +35,8 @@ from autograder.checks._core import (
     expect_float,
     first_diagnosis,
     mismatch,
+    reference,
+    rng,
     tolerance,
 )
 from autograder.feedback import CheckFailure, Grader, fail
@@ -95,14 +96,10 @@ HINT_PAD = {
 
 
 def _solutions() -> Any | None:
-    try:
-        return importlib.import_module("solutions.pooling")
-    except ImportError:
-        return None
+    return reference("pooling")
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+_rng = rng
 
 
 @dataclass(frozen=True)

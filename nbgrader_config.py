@@ -37,6 +37,11 @@ c.OverwriteCells.add_missing_cells = True
 c.Autograde.exclude_overwriting = {}
 # Students and assignments missing from the gradebook are created rather than failing the run.
 c.Autograde.create_student = True
+# A submission nbgrader cannot read (invalid JSON, empty, binary, not UTF-8, over 100 MiB) or
+# whose notebook has another name would fail as a whole, its grades left None with no reason:
+# it is graded instead as a placeholder stating the reason, every test cell 0 with that reason.
+c.Autograde.exporter_class = "autograder.grading.submissions.SubmissionExporter"
+c.Autograde.pre_convert_hook = "autograder.grading.submissions.expect_assignment_notebooks"
 
 # ---- Hardened grading (student code is untrusted; see autograder/grading/) -------------------
 # Sanitize pass: drop execution-control metadata/tags first (a `skip-execution` tag on a test

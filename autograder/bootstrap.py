@@ -3,7 +3,8 @@
 Standard library only, so it runs on a fresh machine with nothing but Python 3.11:
 
 1. creates (or reuses) a virtual environment — ``$COURSE_VENV``, else
-   ``~/.cache/cnn-course/venv-py3.11`` — and installs the course with its staff and test
+   ``~/.cache/cnn-course/venv-py3.11-<checkout digest>`` (one per checkout: the environment
+   points at its checkout, so two clones must not share one) — and installs the course with its staff and test
    dependencies (pinned in pyproject.toml; pip reconciles in seconds when all is there);
 2. puts the course root on that environment's ``sys.path`` (a ``.pth`` file) so that the
    reference ``solutions`` package is importable for grading, while the wheel never ships it;
@@ -14,6 +15,7 @@ Standard library only, so it runs on a fresh machine with nothing but Python 3.1
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -22,7 +24,12 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VENV = Path.home() / ".cache" / "cnn-course" / f"venv-py{sys.version_info[0]}.{sys.version_info[1]}"
+#: One environment per checkout: its .pth files point at this checkout's `autograder` and
+#: `solutions`, so a clone elsewhere (CI's clean clone) must not re-point a shared one.
+DEFAULT_VENV = (
+    Path.home() / ".cache" / "cnn-course"
+    / f"venv-py{sys.version_info[0]}.{sys.version_info[1]}-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]}"
+)
 
 
 def log(msg: str) -> None:

@@ -126,6 +126,9 @@ class Grader:
         self.title = title or grade_id
         self.results: list[CheckResult] = []
         self._hidden = False
+        guard = _guard()
+        if guard is not None:  # grading kernel: the guard keeps its own copy of every outcome
+            guard.register_grader(id(self), grade_id, self.points)
 
     def hidden(self) -> Grader:
         """Mark the checks that follow as hidden (their messages stay generic on values)."""
@@ -142,6 +145,46 @@ class Grader:
     ) -> CheckResult:
         """Run ``check(*args, **kwargs)`` and record its outcome; never raises."""
         label = name or getattr(check, "label", None) or check.__name__
+        result = self._run(check, args, kwargs, label, weight)
+        self._record(result)
+        return result
+
+    def deepen(self, name: str, check: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run hidden cases of an already recorded visible check, as the *same* check.
+
+        A hidden case of an aspect the visible part already checks must not cost a second check
+        (one bug, one lost check, whose code names it). When the visible check named ``name``
+        passed, ``check`` runs and, if it fails, its result (marked hidden) replaces it; when the
+        visible check failed, the hidden cases add nothing. When no check has that name, the
+        result is appended.
+        """
+        index = next((i for i, r in enumerate(self.results) if r.name == name), None)
+        if index is not None and not self.results[index].passed:
+            return
+        hidden, self._hidden = self._hidden, True
+        try:
+            result = self._run(check, args, kwargs, name, 1.0)
+        finally:
+            self._hidden = hidden
+        if index is None:
+            self._record(result)
+        elif not result.passed:
+            result.weight = self.results[index].weight
+            self._record(result, index)
+
+    def _record(self, result: CheckResult, index: int | None = None) -> None:
+        """Append (or replace at ``index``) a result; the grading guard gets its own copy first."""
+        guard = _guard()
+        if guard is not None:
+            guard.record_result(id(self), index, result.passed, float(result.weight))
+        if index is None:
+            self.results.append(result)
+        else:
+            self.results[index] = result
+
+    def _run(
+        self, check: Callable[..., Any], args: tuple, kwargs: dict, label: str, weight: float
+    ) -> CheckResult:
         result = CheckResult(label, PASSED, weight, hidden=self._hidden)
         try:
             with silenced():
@@ -172,7 +215,6 @@ class Grader:
             )
             if os.environ.get("COURSE_DEBUG"):
                 traceback.print_exc(file=sys.stdout)
-        self.results.append(result)
         return result
 
     @property
@@ -215,10 +257,15 @@ class Grader:
         print(self.report())
         sys.stdout.flush()
         value = float(round(self.points * self.fraction, 4))
-        guard = sys.modules.get("autograder.grading.guard")
+        guard = _guard()
         if guard is not None:  # grading kernel: the client checks the cell shows this value
-            guard.record_score(self.grade_id, value)
+            guard.record_score(self.grade_id, value, id(self))
         return value
+
+
+def _guard() -> Any:
+    """The grading guard when this runs in a grading kernel (never imported elsewhere)."""
+    return sys.modules.get("autograder.grading.guard")
 
 
 def _fmt(x: float) -> str:

@@ -230,23 +230,23 @@ def _fails():
 
 def test_deepen_replaces_a_passed_check_by_its_failing_hidden_cases():
     g = _grader_with(PASSED)
-    training.deepen(g, "aspect", _fails)
+    g.deepen("aspect", _fails)
     assert [r.status for r in g.results] == [FAILED, PASSED]
     assert g.results[0].hidden and g.results[0].code == "x.bad" and g.results[0].weight == 2.0
 
 
 def test_deepen_keeps_a_visible_failure_and_a_passing_check():
     g = _grader_with(FAILED)
-    training.deepen(g, "aspect", _fails)
+    g.deepen("aspect", _fails)
     assert [r.status for r in g.results] == [FAILED, PASSED] and not g.results[0].hidden
     g = _grader_with(PASSED)
-    training.deepen(g, "aspect", lambda: None)
+    g.deepen("aspect", lambda: None)
     assert [r.status for r in g.results] == [PASSED, PASSED]
 
 
 def test_deepen_appends_an_unknown_check():
     g = _grader_with(PASSED)
-    training.deepen(g, "new", _fails)
+    g.deepen("new", _fails)
     assert [r.name for r in g.results] == ["aspect", "other", "new"] and g.results[-1].hidden
 
 

@@ -79,27 +79,7 @@ ALL = [*corpus.CASES, corpus.ATTACKER]
 # ---- Defenses that do not hold yet ------------------------------------------------------------
 # (kind, case[, cell]) -> what happens. Kinds: recorded, scores, codes, flags, reasons, reason,
 # outside (files outside the sandbox), and single tests named after their case.
-_BROKEN = (
-    "nbgrader fails the submission: grades stay None, no reason recorded, no autograded notebook "
-    "(the converter fails reading the file, before any preprocessor runs; `course grade` records "
-    "such submissions with their reason, plain `nbgrader autograde` cannot)"
-)
-GAPS: dict[tuple[str, ...], str] = {
-    ("scores", "grader-state-forgery"): (
-        "checks run in the student's process: the student function reaches the Grader on the "
-        "stack and makes it record passes (no function patched, nothing for the guard to see)"
-    ),
-    ("leak-through-outputs",): (
-        "the sandbox binds the whole `solutions` package read-only (every module's reference "
-        "solutions, not just what the checks call) and IPython keeps every executed test cell, "
-        "hidden part included, in `In`/`_ih`: a student prints them into its own outputs, which "
-        "the autograded notebook keeps (course feedback drops lines quoting hidden tests)"
-    ),
-}
-for _name in ("invalid-json", "empty-file", "wrong-name", "non-utf8", "binary-file"):
-    GAPS[("recorded", _name)] = _BROKEN
-    GAPS[("scores", _name)] = _BROKEN
-    GAPS[("reason", _name)] = _BROKEN
+GAPS: dict[tuple[str, ...], str] = {}
 
 
 def gap(*key: str) -> list[pytest.MarkDecorator]:
@@ -567,7 +547,6 @@ def test_tampered_points_and_extra_cells_change_nothing(graded):
         }
 
 
-@pytest.mark.xfail(strict=True, reason=GAPS[("leak-through-outputs",)])
 def test_no_solution_or_hidden_test_in_student_outputs(graded):
     outputs = "".join(
         _text(o) + json.dumps(o.get("data", {}))

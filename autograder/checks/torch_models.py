@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from autograder.checks._core import call_student, mismatch, tolerance
-from autograder.checks.training import deepen, single_threaded
+from autograder.checks.training import single_threaded
 from autograder.feedback import CheckFailure, Grader, fail
 
 #: Fashion-MNIST training-set statistics the notebook gives for ``transforms.Normalize``.
@@ -361,9 +361,8 @@ def public_make_loaders(make_loaders: Callable, points: float) -> Grader:
 def hidden_make_loaders(g: Grader, make_loaders: Callable, seed: int) -> None:
     calls = _Calls(make_loaders)
     batch_size = 50 + seed % 50
-    deepen(g, DATA_LABELS["types"], data_types, calls, batch_size=batch_size)
-    deepen(
-        g,
+    g.deepen(DATA_LABELS["types"], data_types, calls, batch_size=batch_size)
+    g.deepen(
         DATA_LABELS["subset"],
         data_subset,
         calls,
@@ -635,7 +634,7 @@ def public_cnn(CNN: Callable, points: float) -> Grader:
 
 @single_threaded
 def hidden_cnn(g: Grader, CNN: Callable, seed: int) -> None:
-    deepen(g, CNN_LABELS["output"], cnn_output, CNN, batch_sizes=(1, 7))
+    g.deepen(CNN_LABELS["output"], cnn_output, CNN, batch_sizes=(1, 7))
     g.hidden().check(cnn_batch_independent, CNN, seed, name=CNN_LABELS["batch"])
 
 
@@ -853,7 +852,7 @@ def public_my_conv2d(MyConv2d: Callable, points: float) -> Grader:
 
 @single_threaded
 def hidden_my_conv2d(g: Grader, MyConv2d: Callable, seed: int) -> None:
-    deepen(g, CONV_LABELS["stride_padding"], custom_conv_random, MyConv2d, seed)
+    g.deepen(CONV_LABELS["stride_padding"], custom_conv_random, MyConv2d, seed)
     g.hidden().check(custom_conv_gradcheck, MyConv2d, seed, name=CONV_LABELS["gradcheck"])
 
 

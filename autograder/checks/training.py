@@ -20,7 +20,7 @@ check, and that check names it:
   weights untouched) plus values against a direct computation.
 
 Helpers at the top are framework-neutral (event log of a loop, per-sample averages, comparing
-parameter dictionaries, :func:`deepen`); PyTorch is imported inside functions only.
+parameter dictionaries); PyTorch is imported inside functions only.
 """
 
 from __future__ import annotations
@@ -39,26 +39,6 @@ from autograder.feedback import CheckFailure, Grader, fail
 # ---------------------------------------------------------------------------------------------
 # Framework-neutral helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def deepen(g: Grader, name: str, check: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Run hidden cases of an already recorded visible check, as the *same* check.
-
-    A hidden case of an aspect the visible part already checks must not cost a second check
-    (one bug, one lost check, whose code names it). When the visible check named ``name``
-    passed, ``check`` runs and its result (marked hidden) replaces it; when it failed, the hidden
-    cases add nothing. When no check has that name, the result is appended.
-    """
-    index = next((i for i, r in enumerate(g.results) if r.name == name), None)
-    if index is not None and not g.results[index].passed:
-        return
-    scratch = Grader(g.grade_id, g.points, g.title).hidden()
-    result = scratch.check(check, *args, name=name, **kwargs)
-    if index is None:
-        g.results.append(result)
-    elif not result.passed:
-        result.weight = g.results[index].weight
-        g.results[index] = result
 
 
 def per_sample_mean(batch_means: Sequence[float], batch_sizes: Sequence[int]) -> float:
@@ -668,10 +648,10 @@ def public_train_one_epoch(train_one_epoch: Callable, points: float) -> Grader:
 
 @single_threaded
 def hidden_train_one_epoch(g: Grader, train_one_epoch: Callable, seed: int) -> None:
-    deepen(
-        g, TRAIN_LABELS["loss"], train_loss_average, train_one_epoch, seed=seed, n=7, batch_size=3
+    g.deepen(
+        TRAIN_LABELS["loss"], train_loss_average, train_one_epoch, seed=seed, n=7, batch_size=3
     )
-    deepen(g, TRAIN_LABELS["weights"], train_weights_reference, train_one_epoch, seed=seed)
+    g.deepen(TRAIN_LABELS["weights"], train_weights_reference, train_one_epoch, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -848,7 +828,7 @@ def public_evaluate(evaluate: Callable, points: float) -> Grader:
 
 @single_threaded
 def hidden_evaluate(g: Grader, evaluate: Callable, seed: int) -> None:
-    deepen(g, EVAL_LABELS["values"], eval_values, evaluate, seed=seed, n=7, batch_size=3)
+    g.deepen(EVAL_LABELS["values"], eval_values, evaluate, seed=seed, n=7, batch_size=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -965,4 +945,4 @@ def public_predict(predict: Callable, points: float) -> Grader:
 
 @single_threaded
 def hidden_predict(g: Grader, predict: Callable, seed: int) -> None:
-    deepen(g, PREDICT_LABELS["values"], predict_values, predict, seed=seed, n=1)
+    g.deepen(PREDICT_LABELS["values"], predict_values, predict, seed=seed, n=1)

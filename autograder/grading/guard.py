@@ -141,6 +141,11 @@ def install() -> None:
         if name.split(".")[0] in PROTECTED:
             _snapshot_module(name)
     _state["scores"] = []
+    _state["claims"] = []
+    _state["ledger"] = {}
+    _state["own"] = {
+        name: value for name, value in globals().items() if isinstance(value, types.FunctionType)
+    }
 
 
 def _restore_ipython(ip: Any, saved: dict[str, Any], findings: list[str]) -> None:
@@ -308,13 +313,62 @@ def before_test_cell() -> dict[str, list[str]]:
         findings.append(f"fils d'exécution lancés par le code : {', '.join(sorted(new_threads))[:200]}")
         _state["threads"] |= {t.ident for t in threading.enumerate()}
     _state["scores"] = []
+    _state["claims"] = []
+    _state["ledger"] = {}
+    _own_functions_intact(blocking)
     return {"neutralised": sorted(set(findings)), "blocking": sorted(set(blocking))}
 
 
-def record_score(grade_id: str, score: float) -> None:
+def register_grader(key: int, grade_id: str, points: float) -> None:
+    """Called when a :class:`~autograder.feedback.Grader` is created: its own result ledger."""
+    if _state:
+        _state["ledger"][key] = {"grade_id": grade_id, "points": float(points), "results": []}
+
+
+def record_result(key: int, index: int | None, passed: bool, weight: float) -> None:
+    """Called by the Grader *before* it stores a result: the guard's copy of each outcome.
+
+    Whatever the student's code does to the Grader's own state (its ``results`` list swapped
+    for one that rewrites failures, results edited in place, points changed), the score the
+    guard recomputes from these copies is the one the checks really computed.
+    """
+    entry = _state.get("ledger", {}).get(key) if _state else None
+    if entry is None:
+        return
+    if index is None:
+        entry["results"].append((bool(passed), float(weight)))
+    elif 0 <= index < len(entry["results"]):
+        entry["results"][index] = (bool(passed), float(weight))
+
+
+def record_score(grade_id: str, score: float, key: int | None = None) -> None:
     """Called by :meth:`autograder.feedback.Grader.score`: the score the cell must display."""
     if _state:
         _state["scores"].append((grade_id, score))
+        _state["claims"].append((grade_id, score, key))
+
+
+def _ledger_score(entry: dict[str, Any]) -> float:
+    """The Grader's formula (``points × passed weight / total weight``) on the guard's copies."""
+    total = sum(w for _, w in entry["results"])
+    fraction = sum(w for ok, w in entry["results"] if ok) / total if total > 0 else 0.0
+    return float(round(entry["points"] * fraction, 4))
+
+
+def _forged_scores() -> list[str]:
+    found = []
+    for grade_id, score, key in _state.get("claims", []):
+        entry = _state.get("ledger", {}).get(key)
+        if entry is None or entry["grade_id"] != grade_id:
+            found.append(f"score {score:g} annoncé par un correcteur inconnu de la garde")
+            continue
+        expected = _ledger_score(entry)
+        if abs(expected - float(score)) > 1e-9:
+            found.append(
+                f"état du correcteur modifié : score {score:g} calculé, {expected:g} d'après les "
+                "vérifications réellement exécutées"
+            )
+    return found
 
 
 def _tampered_now() -> list[str]:
@@ -348,9 +402,74 @@ def _tampered_now() -> list[str]:
             continue
         probe_blocking.extend(f"`{name}.{a}` remplacé" for a, v in items if _callable(v) and _foreign(v))
     found.extend(probe_findings + probe_blocking + _trusted_tampering())
+    found.extend(_forged_scores())
+    _own_functions_intact(found)
     return sorted(set(found))
 
 
+def _own_functions_intact(found: list[str]) -> None:
+    """The guard's own functions are the ones installed (the student may replace them too)."""
+    module = sys.modules.get(__name__)
+    for name, original in _state.get("own", {}).items():
+        if module is None or vars(module).get(name) is not original:
+            found.append(f"garde de correction : `{name}` remplacé")
+
+
 def after_test_cell() -> dict[str, list]:
-    """The scores the Grader computed during the last test cell, and tampering seen since."""
-    return {"scores": list(_state.get("scores", [])), "tampered": _tampered_now() if _state else []}
+    """The scores the Grader computed during the last test cell, and tampering seen since.
+
+    Also forgets the hidden part of every executed test cell (see :func:`scrub_hidden_tests`).
+    """
+    out = {"scores": list(_state.get("scores", [])), "tampered": _tampered_now() if _state else []}
+    scrub_hidden_tests()
+    return out
+
+
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+HIDDEN_PLACEHOLDER = "# (tests cachés)"
+
+
+def _without_hidden(text: str) -> str:
+    """``text`` with every hidden-test region (marker lines included) replaced by a placeholder."""
+    lines, out, hidden = text.splitlines(keepends=True), [], False
+    for line in lines:
+        if HIDDEN_BEGIN in line:
+            hidden = True
+            out.append(line[: len(line) - len(line.lstrip())] + HIDDEN_PLACEHOLDER + "\n")
+        elif HIDDEN_END in line:
+            hidden = False
+        elif not hidden:
+            out.append(line)
+    return "".join(out)
+
+
+def scrub_hidden_tests() -> int:
+    """Remove hidden tests from what the kernel remembers of executed cells; returns how many.
+
+    IPython keeps every executed cell in ``In``/``_ih`` (and ``_i``, ``_ii``, ``_iN``), and the
+    cells' source in ``linecache`` for tracebacks: a later student cell could print them into
+    its outputs, which the autograded notebook and the feedback keep.
+    """
+    import linecache
+
+    count = 0
+    ip = _shell()
+    if ip is not None:
+        hm = getattr(ip, "history_manager", None)
+        for hist in (getattr(hm, "input_hist_parsed", None), getattr(hm, "input_hist_raw", None)):
+            if isinstance(hist, list):
+                for i, src in enumerate(hist):
+                    if isinstance(src, str) and HIDDEN_BEGIN in src:
+                        hist[i] = _without_hidden(src)
+                        count += 1
+        ns = getattr(ip, "user_ns", {})
+        for key, value in list(ns.items()):
+            if isinstance(value, str) and key.startswith("_i") and HIDDEN_BEGIN in value:
+                ns[key] = _without_hidden(value)
+                count += 1
+    for name, entry in list(linecache.cache.items()):
+        lines = entry[2] if isinstance(entry, tuple) and len(entry) > 2 else None
+        if isinstance(lines, list) and any(HIDDEN_BEGIN in line for line in lines if isinstance(line, str)):
+            linecache.cache[name] = (entry[0], entry[1], _without_hidden("".join(lines)).splitlines(True), name)
+            count += 1
+    return count

@@ -6,7 +6,8 @@
 - :class:`GuardedExecute` (grade pass, replaces nbgrader's ``Execute``): runs the guard before
   each graded test cell, verifies after it that the one score shown is the one the check library
   computed, survives kernel deaths and stuck kernels (restart, replay the ungraded cells before,
-  go on), and caps output size.
+  go on), and caps output size. A placeholder for an unreadable submission
+  (:mod:`autograder.grading.submissions`) is not run: every test cell gets 0 with the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.preprocessors.execute import Execute
 from traitlets import Bool, Integer
+
+from autograder.grading.submissions import unreadable_reason
 
 GUARD_MODULE = "autograder.grading.guard"
 #: ename of the error output that zeroes a cell, so reports can find every such decision.
@@ -137,6 +140,16 @@ class GuardedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: t.Any = None, km: t.Any = None):
         self._course_dead: str | None = None
         self._course_replay: list[str] = []
+        unreadable = unreadable_reason(nb)
+        if unreadable is not None:
+            # The submitted file could not be read (submissions.SubmissionExporter): the graded
+            # cells are the gradebook's, restored by OverwriteCells; nothing to run.
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs = []
+                    if is_graded_test(cell):
+                        zero_cell(cell, f"Rendu illisible : {unreadable}")
+            return nb, resources
         return super().preprocess(nb, resources, km)
 
     # -- guard calls ----------------------------------------------------------------------

@@ -12,7 +12,9 @@ kernel. What the kernel gets:
 - **files**: the whole system read-only; the notebook's folder (its private working copy) and a
   private ``/tmp`` writable; the course root (gradebook, sources, releases, every other
   submission), the repository's ``source/``/``release/`` and nbgrader's exchange hidden under
-  empty tmpfs; the ``autograder`` and ``solutions`` packages bound back read-only;
+  empty tmpfs; the ``autograder`` package bound back read-only, and ``solutions`` as
+  bytecode only (:func:`sourceless_copy`: hidden checks import it, no student can print its
+  source into an output that the feedback would show);
 - **no privileges**: a user namespace with every capability dropped, its own PID namespace
   (it cannot see or signal grader processes), ``--die-with-parent``;
 - **limits**: CPU time, address space, file size, open files, no core dumps, processes (a pids
@@ -139,6 +141,41 @@ def _package_dir(name: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]).resolve()
 
 
+def sourceless_copy(package: Path) -> Path:
+    """A bytecode-only copy of ``package`` (``name.pyc`` beside no ``name.py``), cached.
+
+    Python imports such a package (its sourceless loader), so the hidden checks work, but
+    ``inspect.getsource`` and ``open(...)`` find no source: a submission cannot print the reference
+    solutions into its outputs. Docstrings are stripped too (``optimize=2``; the solutions hold no
+    ``assert``). The copy lives in a folder private to this user, keyed by the sources' digest,
+    and is built once (atomic rename: concurrent workers may race).
+    """
+    import hashlib
+    import py_compile
+    import tempfile
+
+    sources = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    base = Path(tempfile.gettempdir()) / f"course-sourceless-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    target = base / f"{package.name}-{digest.hexdigest()[:16]}-py{sys.version_info[0]}{sys.version_info[1]}"
+    if target.is_dir():
+        return target
+    building = Path(tempfile.mkdtemp(prefix="building-", dir=base))
+    for path in sources:
+        rel = path.relative_to(package)
+        out = building / rel.with_suffix(".pyc")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        py_compile.compile(str(path), cfile=str(out), dfile=f"<{package.name}/{rel.as_posix()}>", doraise=True, optimize=2)
+    try:
+        building.rename(target)
+    except OSError:  # another process won the race: use its copy
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
 def bwrap_command(workdir: Path, connection_file: Path, inner: list[str]) -> list[str]:
     """The bubblewrap command line that runs ``inner`` in the sandbox."""
     bwrap = bwrap_path()
@@ -177,7 +214,8 @@ def bwrap_command(workdir: Path, connection_file: Path, inner: list[str]) -> lis
         if any(h == path or h in path.parents for h in hidden):
             cmd += ["--ro-bind", str(path), str(path)]
     for pkg in packages:
-        cmd += ["--ro-bind", str(pkg), str(pkg)]
+        shown = sourceless_copy(pkg) if pkg.name == "solutions" else pkg
+        cmd += ["--ro-bind", str(shown), str(pkg)]
     # The private working copy, writable; the IPC socket folder, writable.
     cmd += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
     sockets = _ipc_dir(connection_file)
@@ -236,7 +274,9 @@ def inside(argv: list[str]) -> int:
     os.environ.pop("JPY_PARENT_PID", None)
     from ipykernel.kernelapp import IPKernelApp
 
-    args = [a for a in argv if a != "--inside"]
+    # No history database: it would keep every executed cell, hidden tests included, in a file
+    # the student's code can read (the in-memory `In` is scrubbed by the guard).
+    args = [a for a in argv if a != "--inside"] + ["--HistoryManager.enabled=False"]
     app = IPKernelApp.instance()
     app.initialize(args)
     # Libraries that parse sys.argv lazily (absl, under TensorFlow) must not see our flags.

@@ -155,6 +155,9 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         if rel.endswith(".ipynb") and "/" not in rel
     }
     status, reason = ("graded", None) if code == 0 else ("incomplete", failure_reason(log, code))
+    unreadable = _unreadable_notebooks(autograded)
+    if unreadable and status == "graded":  # graded 0 on purpose: say why in the ledger
+        reason = "; ".join(f"{name}: unreadable submission ({why})" for name, why in unreadable.items())
     if state is None and status == "graded":  # nbgrader said OK but wrote nothing: never trust that
         status, reason = "incomplete", "nbgrader wrote no submission to the gradebook"
     return Outcome(
@@ -333,6 +336,24 @@ def _read_tree(folder: Path) -> dict[str, tuple[bytes, int]]:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and not path.is_symlink():
             out[path.relative_to(folder).as_posix()] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+    return out
+
+
+def _unreadable_notebooks(autograded: dict[str, tuple[bytes, int]]) -> dict[str, str]:
+    """``{notebook: reason}`` for the autograded notebooks that are unreadable-file placeholders."""
+    import nbformat
+
+    from autograder.grading.submissions import UNREADABLE_MARK, unreadable_reason
+
+    out = {}
+    for rel, (content, _) in autograded.items():
+        if rel.endswith(".ipynb") and "/" not in rel and UNREADABLE_MARK.encode() in content:
+            try:
+                why = unreadable_reason(nbformat.reads(content.decode("utf-8"), as_version=4))
+            except Exception:  # noqa: BLE001 - our own output; never fail the task over it
+                why = None
+            if why:
+                out[Path(rel).stem] = why
     return out
 
 

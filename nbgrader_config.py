@@ -128,6 +128,9 @@ c.GenerateFeedback.preprocessors = [
 # interrupted, scores 0 and execution goes on.
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "300"))
 c.Execute.interrupt_on_timeout = True
+# Once a notebook is graded its kernel has nothing left to save: kill it rather than wait for a
+# graceful shutdown (saves ~0.5 s per notebook; a hostile kernel may also never comply).
+c.Execute.shutdown_kernel = "immediate"
 # The kernel may take time to start when TensorFlow and PyTorch are imported by the first cell.
 c.Execute.startup_timeout = 120
 # Quiet frameworks in the grading kernel (it inherits this environment): their import-time

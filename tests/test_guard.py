@@ -31,7 +31,7 @@ def _fails() -> None:
 @pytest.fixture
 def ledger(monkeypatch):
     """The guard as in a grading kernel (its ledger part only: no state is restored here)."""
-    state = {"scores": [], "claims": [], "ledger": {}}
+    state = {"scores": [], "claims": [], "ledger": {}, "reported": []}
     state["own"] = {n: v for n, v in vars(guard).items() if callable(v) and getattr(v, "__module__", "") == guard.__name__}
     monkeypatch.setattr(guard, "_state", state)
     return state
@@ -170,3 +170,62 @@ def test_readable_notebooks_are_not_placeholders(tmp_path):
     v3.write_text(nbformat.writes(nbformat.convert(nb, 3), version=3))
     got, reason = read_problem(v3, max_bytes=1 << 20)
     assert reason is None and got.nbformat == 4
+
+
+# ---- Student calls run on their own stack; reaching for the grader is flagged -----------------
+
+
+def test_student_code_cannot_walk_up_into_the_check():
+    from autograder.checks._core import call_student
+
+    def student(x):
+        frame, names = sys._getframe(0), []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        try:
+            raise ValueError
+        except ValueError as exc:
+            tb_frame, via_tb = exc.__traceback__.tb_frame, []
+            while tb_frame is not None:
+                via_tb.append(tb_frame.f_code.co_name)
+                tb_frame = tb_frame.f_back
+        return names, via_tb
+
+    def the_check():
+        expected = [1.0, 2.0]  # what a frame-walking submission would edit
+        return call_student(student, 3, what="f", code="x"), expected
+
+    (names, via_tb), _ = the_check()
+    assert "the_check" not in names and "the_check" not in via_tb, names
+    assert "call_student" not in names
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import gc\ndef f(x):\n    gc.get_referrers(x)\n    return x",
+        "import gc\ndef f(x):\n    [o for o in gc.get_objects() if type(o).__name__ == 'Grader']\n    return x",
+        "import greenlet\ndef f(x):\n    greenlet.getcurrent().parent.gr_frame\n    return x",
+        "import sys\ndef f(x):\n    sys.setprofile(None)\n    return x",
+    ],
+    ids=["get_referrers", "get_objects", "greenlet_parent", "profiler_removed"],
+)
+def test_reaching_for_the_grader_fails_the_check(ledger, source):
+    from autograder.checks._core import call_student
+
+    ns: dict = {}
+    exec(compile(source, "/tmp/ipykernel_0/cell.py", "exec"), ns)  # a notebook cell's file name
+    with pytest.raises(CheckFailure) as info:
+        call_student(ns["f"], [1], what="f", code="x")
+    assert info.value.code == "x.grader_access"
+    assert ledger["reported"] and "pendant les vérifications" in ledger["reported"][0]
+
+
+def test_ordinary_student_code_is_not_flagged(ledger):
+    from autograder.checks._core import call_student
+
+    ns: dict = {}
+    exec(compile("import gc, numpy as np\ndef f(x):\n    gc.collect()\n    return np.asarray(x) * 2", "/tmp/ipykernel_0/c.py", "exec"), ns)
+    assert call_student(ns["f"], [1, 2], what="f", code="x").tolist() == [2, 4]
+    assert ledger["reported"] == []

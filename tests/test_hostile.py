@@ -344,6 +344,7 @@ class Run:
 
 @dataclass
 class Graded:
+    pristine: Path
     main: Run
     timed: Run
     attack: Run
@@ -388,6 +389,7 @@ def graded(tmp_path_factory):
     token = f"HOSTILE-{uuid.uuid4().hex[:12]}"
     server = TcpServer()
     huge = main / "submitted" / "huge-notebook" / A / f"{NB}.ipynb"
+    pristine = root / "course-grade"
     ctx = corpus.Context(
         release,
         pipeline.solution_sources(main / "source" / A / f"{NB}.ipynb"),
@@ -401,6 +403,7 @@ def graded(tmp_path_factory):
         with env(COURSE_SANDBOX_MEMORY=str(SANDBOX_MEMORY)):
             for case in MAIN:
                 submit(main, case, ctx)
+            shutil.copytree(main, pristine)  # the same submissions, for `course grade`
             main_run = _autograde(main)
             huge.unlink()
             hits_after_main = outside_hits(token)
@@ -424,6 +427,7 @@ def graded(tmp_path_factory):
             got = auto_scores(course, case.name)
             print(f"  {case.name}: expected {case.expected_score:g}, got {got}")
         yield Graded(
+            pristine,
             main_run,
             timed_run,
             attack_run,
@@ -443,6 +447,9 @@ def graded(tmp_path_factory):
     finally:
         server.close()
         huge.unlink(missing_ok=True)
+        (pristine / huge.relative_to(main)).unlink(missing_ok=True)
+        for bomb in [*main.glob(f"autograded/*/{A}/hostile_disk_bomb.bin"), *pristine.glob(f"autograded/*/{A}/hostile_disk_bomb.bin")]:
+            bomb.unlink()
         for bomb in main.glob(f"autograded/*/{A}/hostile_disk_bomb.bin"):
             bomb.unlink()
         for hit in outside_hits(token):  # what escaped a sandbox: clean up after reporting it
@@ -629,3 +636,36 @@ def test_no_file_outside_the_sandboxes_changes(graded, when):
     assert graded.hits_before == []
     assert after == [], after
     assert graded.guarded_after == graded.guarded_before
+
+
+# ---- The same corpus through `course grade` (Dask workers, in-process nbgrader) --------------
+
+
+@pytest.fixture(scope="module")
+def course_graded(graded):
+    """``course grade`` with 2 workers on a copy of the main run's submissions."""
+    from grading_class import course_cli
+
+    start = time.monotonic()
+    proc = course_cli(
+        "grade", A, "--course", str(graded.pristine), "--workers", "2", "--quiet",
+        env={"COURSE_SANDBOX_MEMORY": str(SANDBOX_MEMORY)},
+    )
+    print(f"\nhostile corpus through course grade: {time.monotonic() - start:.0f} s")
+    return Run(graded.pristine, time.monotonic() - start, proc.returncode, proc.stdout + proc.stderr)
+
+
+@pytest.mark.parametrize("name", [c.name for c in MAIN if c is not corpus.ATTACKER])
+def test_course_grade_gives_the_serial_grades(graded, course_graded, name):
+    assert auto_scores(course_graded.course, name) == auto_scores(graded.main.course, name), course_graded.log[-3000:]
+
+
+@pytest.mark.parametrize("name", [c.name for c in MAIN if c.broken])
+def test_course_grade_records_why_a_file_is_unreadable(course_graded, name):
+    ledger = [
+        json.loads(line)
+        for line in (course_graded.course / ".course" / "ledger.jsonl").read_text().splitlines()
+    ]
+    (record,) = [r for r in ledger if r["student"] == name]
+    assert record["status"] == "graded" and "unreadable submission" in (record["reason"] or ""), record
+    assert recorded_reasons(course_graded.course, name)

@@ -54,6 +54,55 @@ def rng(seed: int) -> np.random.Generator:
 @dataclass
 class _Spy:
     used: list[str] = field(default_factory=list)
+    #: introspection of the grader's memory or stack by the student's code (see _INTROSPECTION).
+    grader_access: list[str] = field(default_factory=list)
+
+
+#: Calls through which code can reach the checks' objects from inside a student function: the
+#: frames above it (the student's code runs on its own greenlet stack, see :func:`_isolated`,
+#: whose parent ``greenlet.getcurrent()`` leads back to the check), every live object (``gc``),
+#: or the profiler that watches it. Flagged when student code calls them itself.
+_INTROSPECTION = (
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "greenlet.getcurrent",
+    "sys.getprofile", "sys.setprofile", "sys.settrace", "threading.setprofile", "threading.settrace",
+)
+
+
+def _library_prefixes() -> tuple[str, ...]:
+    import sysconfig
+    from pathlib import Path
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    paths.add(str(Path(__file__).resolve().parents[1]))  # autograder
+    for name in ("solutions",):
+        module = sys.modules.get(name)
+        for folder in getattr(module, "__path__", []) or []:
+            paths.add(str(folder))
+    return tuple(sorted(p for p in paths if p)) + ("<frozen",)
+
+
+def _student_frame(frame: Any, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``frame`` runs code of the submission (not of Python, a library or the course)."""
+    return not frame.f_code.co_filename.startswith(prefixes)
+
+
+def _isolated(body: Callable[[], Any]) -> Any:
+    """Run ``body()`` on a stack of its own (a greenlet, same thread).
+
+    The student's function then cannot walk up the frames (``sys._getframe``, a traceback's
+    ``tb_frame.f_back``) into the check and edit its expected values; thread-local framework
+    state (PyTorch grad mode, TensorFlow's context) is the caller's, and so are context
+    variables (a copy). Without greenlet, a plain call.
+    """
+    try:
+        import greenlet
+    except ImportError:
+        return body()
+    import contextvars
+
+    runner = greenlet.greenlet(body)
+    runner.gr_context = contextvars.copy_context()
+    return runner.switch()
 
 
 def _resolve(dotted: str) -> tuple[Any, str] | None:
@@ -138,13 +187,15 @@ def _watch_list(targets: Sequence[str]) -> tuple[dict[int, str], dict[Any, str]]
 @contextlib.contextmanager
 def _profiled(targets: Sequence[str], spy: _Spy) -> Iterator[None]:
     builtins_by_id, codes = _watch_list(targets)
-    if not builtins_by_id and not codes:
-        yield
-        return
+    introspection, _ = _watch_list(_INTROSPECTION)
+    prefixes = _library_prefixes()
 
     def profile(frame: Any, event: str, arg: Any) -> None:
         if event == "c_call":
             name = builtins_by_id.get(id(arg))
+            seen = introspection.get(id(arg))
+            if seen is not None and _student_frame(frame, prefixes):
+                spy.grader_access.append(seen)
         elif event == "call":
             name = codes.get(frame.f_code)
         else:
@@ -214,6 +265,17 @@ def call_student(
     if forbidden and not spy.used and any(r in sys.modules and r not in before for r in _roots(forbidden)):
         # The student imported a framework inside the function: watch it on a second call.
         result = _call_once(fn, args, kwargs, what, code, forbidden, spy)
+    if spy.grader_access:
+        names = ", ".join(f"`{n}`" for n in dict.fromkeys(spy.grader_access))
+        guard = sys.modules.get("autograder.grading.guard")
+        if guard is not None:  # grading kernel: the whole cell is zeroed and flagged for review
+            guard.report_tampering(f"`{what}` appelle {names} pendant les vérifications")
+        fail(
+            f"{code}.grader_access",
+            f"`{what}` appelle {names} : inspecter la mémoire, la pile ou le profilage du "
+            "correcteur est interdit pendant la correction. Cette vérification ne rapporte pas de "
+            "point et la cellule est signalée pour relecture.",
+        )
     if spy.used:
         names = ", ".join(f"`{n}`" for n in dict.fromkeys(spy.used))
         fail(
@@ -228,9 +290,13 @@ def call_student(
 def _call_once(fn, args, kwargs, what, code, forbidden, spy) -> Any:
     # Students may modify their inputs in place; every call gets its own copies.
     args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
-    try:
+
+    def body() -> Any:
         with _profiled(forbidden, spy), _patched(forbidden, spy):
             return fn(*args, **kwargs)
+
+    try:
+        return _isolated(body)
     except NotImplementedError as exc:
         raise NotAttempted(what) from exc
     except CheckFailure:

@@ -143,6 +143,7 @@ def install() -> None:
     _state["scores"] = []
     _state["claims"] = []
     _state["ledger"] = {}
+    _state["reported"] = []
     _state["own"] = {
         name: value for name, value in globals().items() if isinstance(value, types.FunctionType)
     }
@@ -315,6 +316,7 @@ def before_test_cell() -> dict[str, list[str]]:
     _state["scores"] = []
     _state["claims"] = []
     _state["ledger"] = {}
+    _state["reported"] = []
     _own_functions_intact(blocking)
     return {"neutralised": sorted(set(findings)), "blocking": sorted(set(blocking))}
 
@@ -346,6 +348,12 @@ def record_score(grade_id: str, score: float, key: int | None = None) -> None:
     if _state:
         _state["scores"].append((grade_id, score))
         _state["claims"].append((grade_id, score, key))
+
+
+def report_tampering(what: str) -> None:
+    """Called by the check library when student code reached for the grader during a check."""
+    if _state:
+        _state["reported"].append(what)
 
 
 def _ledger_score(entry: dict[str, Any]) -> float:
@@ -403,6 +411,7 @@ def _tampered_now() -> list[str]:
         probe_blocking.extend(f"`{name}.{a}` remplacé" for a, v in items if _callable(v) and _foreign(v))
     found.extend(probe_findings + probe_blocking + _trusted_tampering())
     found.extend(_forged_scores())
+    found.extend(_state.get("reported", []))
     _own_functions_intact(found)
     return sorted(set(found))
 

@@ -60,8 +60,25 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+_PROBED: dict[str, object] | None = None
+
+
 def probe() -> dict[str, object]:
-    """What this host offers (used by `course doctor` and to refuse unsafe grading)."""
+    """What this host offers (used by `course doctor` and to refuse unsafe grading).
+
+    A host that sandboxes stays able to: a positive answer is kept for the life of the process
+    (a grading worker loads the config, hence probes, once per submission).
+    """
+    global _PROBED
+    if _PROBED is not None:
+        return dict(_PROBED)
+    found = _probe()
+    if found["works"]:
+        _PROBED = found
+    return dict(found)
+
+
+def _probe() -> dict[str, object]:
     bwrap = bwrap_path()
     works = False
     reason = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"

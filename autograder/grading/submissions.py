@@ -36,16 +36,51 @@ UNREADABLE_MARK = "<!-- course:unreadable-submission -->"
 _MiB = 1 << 20
 
 
-def placeholder(reason: str) -> NotebookNode:
-    """The notebook graded in place of an unreadable one: the mark and the reason."""
+def placeholder(reason: str, cells: list[NotebookNode] = ()) -> NotebookNode:
+    """The notebook graded in place of an unreadable one: the mark and the reason, then
+    ``cells`` (the assignment's graded and locked cells as released, see :func:`released_cells`)."""
     nb = nbformat.v4.new_notebook()
     nb.cells.append(
         nbformat.v4.new_markdown_cell(
             f"{UNREADABLE_MARK}\n**Rendu illisible, non corrigé.** {reason}"
         )
     )
+    nb.cells.extend(cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
+
+
+def released_cells(resources: dict | None) -> list[NotebookNode]:
+    """The notebook's graded, solution and locked cells from the gradebook, as released.
+
+    nbgrader's ``OverwriteCells.add_missing_cells`` re-adds a missing test cell only after its
+    solution cell, so a placeholder must carry them all. The gradebook keeps their released
+    source (solutions replaced by the stub); [] when the gradebook cannot tell.
+    """
+    info = (resources or {}).get("nbgrader", {})
+    if not info.get("db_url"):
+        return []
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            grades = {c.name: c.max_score for c in notebook.grade_cells}
+            solutions = {c.name for c in notebook.solution_cells}
+            tasks = {c.name for c in notebook.task_cells}
+            cells = []
+            for sc in notebook.source_cells:
+                meta = {
+                    "grade_id": sc.name, "grade": sc.name in grades, "solution": sc.name in solutions,
+                    "locked": bool(sc.locked), "task": sc.name in tasks, "schema_version": 3,
+                }
+                if sc.name in grades:
+                    meta["points"] = grades[sc.name]
+                make = nbformat.v4.new_code_cell if sc.cell_type == "code" else nbformat.v4.new_markdown_cell
+                cells.append(make(sc.source or "", metadata={"nbgrader": meta}))
+            return cells
+    except MissingEntry:
+        return []
 
 
 def unreadable_reason(nb: NotebookNode) -> str | None:
@@ -125,7 +160,7 @@ class SubmissionExporter(NotebookExporter):
         nb, reason = read_problem(Path(filename), self.max_bytes)
         if nb is None:
             self.log.error("Unreadable submission %s: %s", filename, reason)
-            nb = placeholder(reason or "")
+            nb = placeholder(reason or "", released_cells(resources))
         resources = self._init_resources(resources)
         path = Path(filename)
         resources.setdefault("metadata", {})

@@ -96,9 +96,19 @@ def _foreign_unsafe(value: Any) -> bool:
     if not isinstance(code, types.CodeType):
         return False
     filename = code.co_filename
-    import os
+    return filename.startswith(("<ipython-input", _scan_cwd())) or "/ipykernel_" in filename
 
-    return filename.startswith(("<ipython-input", os.getcwd())) or "/ipykernel_" in filename
+
+_CWD: list[str] = []
+
+
+def _scan_cwd() -> str:
+    """The working directory, read once per guard call (scans test thousands of callables)."""
+    if not _CWD:
+        import os
+
+        _CWD.append(os.getcwd())
+    return _CWD[0]
 
 
 def _snapshot_module(name: str) -> None:
@@ -287,6 +297,7 @@ def before_test_cell() -> dict[str, list[str]]:
     """
     findings: list[str] = []
     blocking: list[str] = []
+    _CWD.clear()
     if not _state:
         return {"neutralised": [], "blocking": ["garde non installée"]}
     if sys.gettrace() is not None or threading.gettrace() is not None:
@@ -382,6 +393,7 @@ def _forged_scores() -> list[str]:
 def _tampered_now() -> list[str]:
     """What student code changed while the checks ran (nothing is restored here)."""
     found: list[str] = []
+    _CWD.clear()
     if sys.gettrace() is not None or threading.gettrace() is not None:
         found.append("fonction de traçage installée")
     if sys.getprofile() is not None:
@@ -477,6 +489,8 @@ def scrub_hidden_tests() -> int:
                 ns[key] = _without_hidden(value)
                 count += 1
     for name, entry in list(linecache.cache.items()):
+        if not (name.startswith("<ipython-input") or "/ipykernel_" in name):
+            continue  # only executed cells (library files are never test cells)
         lines = entry[2] if isinstance(entry, tuple) and len(entry) > 2 else None
         if isinstance(lines, list) and any(HIDDEN_BEGIN in line for line in lines if isinstance(line, str)):
             linecache.cache[name] = (entry[0], entry[1], _without_hidden("".join(lines)).splitlines(True), name)

@@ -280,7 +280,7 @@ def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str]) -> t
     handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] %(message)s"))
     handler.setLevel(logging.INFO)
     with _RUN_LOCK, _process_state(root, argv, env), _captured_fds(buf):
-        app = AutogradeApp()
+        app = AutogradeApp.instance()  # the singleton, as `nbgrader autograde` has (hooks look it up)
         saved = (list(app.log.handlers), app.log.propagate)
         app.log.handlers[:] = [handler]
         app.log.propagate = False

@@ -1,0 +1,148 @@
+"""One grading kernel started ahead: the next notebook's kernel boots while this one runs.
+
+Starting a sandboxed kernel costs ~0.6 s (Python, ipykernel, the guard's snapshot), paid per
+notebook. :class:`~autograder.grading.preprocessors.GuardedExecute` instead takes the kernel
+started for it while the previous notebook ran, and launches the next one before running its
+own cells: the launch itself is a process spawn (milliseconds); the kernel boots in its own
+process, on a core the grading client leaves idle. Used by ``nbgrader autograde`` (one process
+grades every submission) and by ``course grade`` workers (a worker lives across tasks).
+
+A kernel started ahead cannot know which folder it will grade, so each kernel gets a fresh
+private working folder (its cwd, the only writable place bubblewrap gives it) and a private IPC
+socket folder, both under the grading process's private folder (mode 700). Before the notebook
+runs, the files of its autograded folder (the notebook and the assignment's data files) are
+copied into the working folder; what the kernel writes there is discarded with the folder.
+
+Safety: a kernel started ahead holds nothing of any submission until it is handed one; each is
+used for exactly one notebook, then killed and its folders removed. The environment it inherits
+is the grading process's at launch (a ``course grade`` worker's is the same for every task but
+for ``COURSE_ROOT``, whose private copies all live in the temporary folder the sandbox hides).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_core.utils import run_sync
+
+
+@dataclass
+class Kernel:
+    """A started kernel, its working folder and its IPC folder (removed with it)."""
+
+    km: t.Any
+    workdir: Path
+    ipc: Path | None
+    key: tuple
+
+    def alive(self) -> bool:
+        try:
+            return bool(run_sync(self.km.is_alive)())
+        except Exception:  # noqa: BLE001 - a broken manager is a dead kernel
+            return False
+
+    def discard(self) -> None:
+        """Kill the kernel (no graceful shutdown: nothing to save) and remove its folders."""
+        with contextlib.suppress(Exception):
+            run_sync(self.km.shutdown_kernel)(now=True)
+        self._kill_process()
+        for folder in (self.workdir, self.ipc):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _kill_process(self) -> None:
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+_ahead: Kernel | None = None
+
+
+def _discard_at_exit() -> None:
+    global _ahead
+    if _ahead is not None:
+        _ahead._kill_process()  # the event loop may be gone already: kill, then clean
+        for folder in (_ahead.workdir, _ahead.ipc):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        _ahead = None
+
+
+atexit.register(_discard_at_exit)
+
+
+def _private_base(km: t.Any) -> Path:
+    """The grading process's private folder: that of the configured IPC path, else a new one."""
+    if getattr(km, "transport", "tcp") == "ipc" and os.path.isabs(str(km.ip)):
+        base = Path(str(km.ip)).parent
+    else:
+        import tempfile
+
+        base = Path(tempfile.gettempdir()) / f"course-kernels-{os.getpid()}"
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return base
+
+
+def launch(make_km: t.Callable[[], t.Any], extra_arguments: list[str], key: tuple) -> Kernel:
+    """Spawn a kernel with its own working and IPC folders; returns without waiting for it."""
+    km = make_km()
+    base = _private_base(km)
+    token = secrets.token_hex(6)
+    workdir = base / f"work-{token}"
+    workdir.mkdir(mode=0o700)
+    ipc = None
+    if getattr(km, "transport", "tcp") == "ipc":
+        ipc = base / f"ipc-{token}"
+        km.ip = str(ipc / "kernel")
+    try:
+        run_sync(km.start_kernel)(cwd=str(workdir), extra_arguments=list(extra_arguments))
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return Kernel(km, workdir, ipc, key)
+
+
+def take(make_km: t.Callable[[], t.Any], extra_arguments: list[str], key: tuple) -> Kernel:
+    """The kernel started ahead for ``key`` if alive, else a new one; then start the next."""
+    global _ahead
+    kernel, _ahead = _ahead, None
+    if kernel is not None and (kernel.key != key or not kernel.alive()):
+        kernel.discard()
+        kernel = None
+    if kernel is None:
+        kernel = launch(make_km, extra_arguments, key)
+    try:
+        _ahead = launch(make_km, extra_arguments, key)
+    except Exception:  # noqa: BLE001 - no kernel ahead: the next notebook starts its own
+        _ahead = None
+    return kernel
+
+
+def discard_ahead() -> None:
+    """Kill the kernel started ahead, if any (tests, end of a run)."""
+    global _ahead
+    if _ahead is not None:
+        _ahead.discard()
+        _ahead = None
+
+
+def stage(source: Path, workdir: Path) -> None:
+    """Copy the regular files below ``source`` (the autograded folder) into ``workdir``."""
+    if not source.is_dir():
+        return
+    for path in source.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        target = workdir / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)

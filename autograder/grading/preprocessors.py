@@ -8,12 +8,16 @@
   computed, survives kernel deaths and stuck kernels (restart, replay the ungraded cells before,
   go on), and caps output size. A placeholder for an unreadable submission
   (:mod:`autograder.grading.submissions`) is not run: every test cell gets 0 with the reason.
+  Each notebook runs in a kernel started while the previous one ran
+  (:mod:`autograder.grading.kernel_pool`, ``prestart_kernel``).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import typing as t
+from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
@@ -136,6 +140,10 @@ class GuardedExecute(Execute):
     max_output_chars = Integer(
         200_000, help="Longest text kept from one output of a cell; the rest is cut (output bombs)."
     ).tag(config=True)
+    prestart_kernel = Bool(
+        True,
+        help="Start the next notebook's kernel while this one runs (autograder.grading.kernel_pool).",
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: t.Any = None, km: t.Any = None):
         self._course_dead: str | None = None
@@ -150,7 +158,28 @@ class GuardedExecute(Execute):
                     if is_graded_test(cell):
                         zero_cell(cell, f"Rendu illisible : {unreadable}")
             return nb, resources
-        return super().preprocess(nb, resources, km)
+        if km is not None or not self.prestart_kernel or not self.kernel_name:
+            return super().preprocess(nb, resources, km)
+        from autograder.grading import kernel_pool
+
+        extra = list(self.extra_arguments)
+        if self.ipython_hist_file and not any(a.startswith("--HistoryManager.hist_file") for a in extra):
+            extra.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
+        key = (self.kernel_name, tuple(extra), self.kernel_manager_class)
+        kernel = kernel_pool.take(self._course_kernel_manager, extra, key)
+        try:
+            path = (resources or {}).get("metadata", {}).get("path")
+            if path:
+                kernel_pool.stage(Path(path), kernel.workdir)
+            return super().preprocess(nb, resources, kernel.km)
+        finally:
+            if self.kc is not None:
+                with contextlib.suppress(Exception):
+                    self.kc.stop_channels()
+            kernel.discard()
+
+    def _course_kernel_manager(self) -> t.Any:
+        return self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config)
 
     # -- guard calls ----------------------------------------------------------------------
 

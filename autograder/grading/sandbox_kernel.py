@@ -220,6 +220,12 @@ def bwrap_command(workdir: Path, connection_file: Path, inner: list[str]) -> lis
     repo = packages[0].parent if packages else None
     if repo is not None:
         hidden.append(repo)
+    # The temporary folder holds other gradings' private course copies (`course grade`): when it
+    # is not /tmp (TMPDIR), hide it too (this kernel's own folders are bound back below).
+    import tempfile
+
+    if Path(tempfile.gettempdir()).resolve() != Path("/tmp"):
+        hidden.append(Path(tempfile.gettempdir()).resolve())
     exchange = Path(os.environ.get("COURSE_EXCHANGE_ROOT", "/srv/nbgrader/exchange"))
     if exchange.exists():
         hidden.append(exchange.resolve())

@@ -94,6 +94,10 @@ import atexit as _atexit  # noqa: E402
 import shutil as _shutil  # noqa: E402
 
 _atexit.register(_shutil.rmtree, os.path.dirname(c.KernelManager.ip), True)
+if _kernels:  # and those of grading processes that were killed before their exit
+    from autograder.grading.sandbox_kernel import sweep_stale_private_folders
+
+    sweep_stale_private_folders()
 # The kernel must know what to hide: the course root (gradebook, sources, every submission).
 os.environ["COURSE_ROOT"] = c.CourseDirectory.root
 # Refuse to autograde on a host that cannot sandbox, unless told (`COURSE_UNSAFE=1`, which

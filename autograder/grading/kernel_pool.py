@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import secrets
 import shutil
@@ -32,6 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
+
+
+def _sync(method: t.Callable, *args: t.Any, **kwargs: t.Any) -> t.Any:
+    """Call a kernel manager method, async (AsyncKernelManager, as nbgrader uses) or not."""
+    if inspect.iscoroutinefunction(method):
+        return run_sync(method)(*args, **kwargs)
+    return method(*args, **kwargs)
 
 
 @dataclass
@@ -45,14 +53,14 @@ class Kernel:
 
     def alive(self) -> bool:
         try:
-            return bool(run_sync(self.km.is_alive)())
+            return bool(_sync(self.km.is_alive))
         except Exception:  # noqa: BLE001 - a broken manager is a dead kernel
             return False
 
     def discard(self) -> None:
         """Kill the kernel (no graceful shutdown: nothing to save) and remove its folders."""
         with contextlib.suppress(Exception):
-            run_sync(self.km.shutdown_kernel)(now=True)
+            _sync(self.km.shutdown_kernel, now=True)
         self._kill_process()
         for folder in (self.workdir, self.ipc):
             if folder is not None:
@@ -103,11 +111,14 @@ def launch(make_km: t.Callable[[], t.Any], extra_arguments: list[str], key: tupl
     ipc = None
     if getattr(km, "transport", "tcp") == "ipc":
         ipc = base / f"ipc-{token}"
+        ipc.mkdir(mode=0o700)
         km.ip = str(ipc / "kernel")
     try:
-        run_sync(km.start_kernel)(cwd=str(workdir), extra_arguments=list(extra_arguments))
+        _sync(km.start_kernel, cwd=str(workdir), extra_arguments=list(extra_arguments))
     except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
+        for folder in (workdir, ipc):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         raise
     return Kernel(km, workdir, ipc, key)
 

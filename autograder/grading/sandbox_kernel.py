@@ -158,6 +158,26 @@ def _package_dir(name: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]).resolve()
 
 
+def sweep_stale_private_folders() -> None:
+    """Remove the private IPC/working folders (``course-ipc-<pid>-*``) of dead grading processes.
+
+    A grading process removes its own at exit; one killed (``kill -9``, OOM) cannot.
+    """
+    import re
+    import tempfile
+
+    for path in Path(tempfile.gettempdir()).glob("course-ipc-*"):
+        m = re.match(r"course-ipc-(\d+)-", path.name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def sourceless_copy(package: Path) -> Path:
     """A bytecode-only copy of ``package`` (``name.pyc`` beside no ``name.py``), cached.
 

@@ -1,0 +1,85 @@
+"""The kernel started ahead (autograder/grading/kernel_pool.py), with real ipykernel kernels.
+
+End to end through nbgrader: every test_notebook_* and tests/test_hostile.py grade with it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_client.manager import KernelManager
+
+from autograder.grading import kernel_pool
+
+KEY = ("python3", (), KernelManager)
+
+
+def _km() -> KernelManager:
+    return KernelManager(kernel_name="python3", transport="ipc", ip=str(_km.base / "kernel"))
+
+
+def _cwd_of(kernel: kernel_pool.Kernel) -> str:
+    kc = kernel.km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        msg_id = kc.execute("", user_expressions={"cwd": "__import__('os').getcwd()"})
+        while True:
+            reply = kc.get_shell_msg(timeout=30)
+            if reply["parent_header"]["msg_id"] == msg_id:
+                return reply["content"]["user_expressions"]["cwd"]["data"]["text/plain"].strip("'")
+    finally:
+        kc.stop_channels()
+
+
+def test_next_kernel_is_started_ahead_in_its_own_folders(tmp_path):
+    _km.base = tmp_path / "private"
+    first = kernel_pool.take(_km, [], KEY)
+    try:
+        ahead = kernel_pool._ahead
+        assert ahead is not None and ahead is not first
+        assert first.workdir != ahead.workdir and first.ipc != ahead.ipc
+        assert first.workdir.parent == tmp_path / "private"
+        assert oct(first.workdir.stat().st_mode & 0o777) == "0o700"
+        assert _cwd_of(first) == str(first.workdir)
+        first.discard()
+        assert not first.workdir.exists() and not first.alive()
+        second = kernel_pool.take(_km, [], KEY)
+        assert second is ahead  # the one started while the first notebook ran
+        assert _cwd_of(second) == str(second.workdir)
+        second.discard()
+    finally:
+        first.discard()
+        kernel_pool.discard_ahead()
+
+
+def test_kernel_of_another_setting_or_dead_is_not_used(tmp_path):
+    _km.base = tmp_path / "private"
+    first = kernel_pool.take(_km, [], KEY)
+    first.discard()
+    ahead = kernel_pool._ahead
+    other = kernel_pool.take(_km, ["--KernelApp.log_level=40"], ("python3", ("x",), KernelManager))
+    try:
+        assert other is not ahead and not ahead.alive() and not ahead.workdir.exists()
+        nxt = kernel_pool._ahead
+        os.kill(nxt.km.provisioner.pid, 9)
+        nxt.km.provisioner.process.wait()
+        replaced = kernel_pool.take(_km, ["--KernelApp.log_level=40"], ("python3", ("x",), KernelManager))
+        assert replaced is not nxt
+        replaced.discard()
+    finally:
+        other.discard()
+        kernel_pool.discard_ahead()
+
+
+def test_stage_copies_regular_files_only(tmp_path):
+    src, dst = tmp_path / "autograded", tmp_path / "work"
+    (src / "data").mkdir(parents=True)
+    dst.mkdir()
+    (src / "nb.ipynb").write_text("{}")
+    (src / "data" / "x.csv").write_text("1,2")
+    (src / "link").symlink_to("/etc/passwd")
+    kernel_pool.stage(src, dst)
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == ["data", "data/x.csv", "nb.ipynb"]
+    assert not Path(dst / "link").exists()

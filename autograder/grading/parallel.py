@@ -315,7 +315,8 @@ def grade(
                 f"{assignment} is not in the gradebook ({_safe_url(settings.db_url)}): run `nbgrader generate_assignment {assignment}` first"
             ) from None
         notebooks = [nb["name"] for nb in definition["notebooks"]]
-        setup = _setup(settings, assignment, definition, gradebook_sync.alembic_version(gb), in_process, env or {})
+        env = {**kernel_threads_env(workers, scheduler), **(env or {})}
+        setup = _setup(settings, assignment, definition, gradebook_sync.alembic_version(gb), in_process, env)
         latest = ledger.latest(assignment)
 
         report = GradingReport(assignment=assignment, cluster="", notebooks=notebooks, db_url=settings.db_url)
@@ -363,6 +364,21 @@ def grade(
 
 def _safe_url(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+#: Thread-pool sizes of the numerical libraries a grading kernel may load (NumPy's BLAS, PyTorch,
+#: TensorFlow): with one worker per core, a kernel using every core would only fight the others.
+THREAD_VARS = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+)
+
+
+def kernel_threads_env(workers: int | None, scheduler: str | None) -> dict[str, str]:
+    """Threads per grading kernel: the cores a local worker has to itself (1 on a cluster)."""
+    cores = len(os.sched_getaffinity(0))
+    threads = 1 if scheduler else max(1, cores // (workers or cores))
+    return {var: str(threads) for var in THREAD_VARS if var not in os.environ}
 
 
 def _setup(settings: CourseSettings, assignment: str, definition: dict, version: str, in_process: bool,

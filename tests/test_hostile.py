@@ -24,10 +24,15 @@ site-packages, and the files they open for writing keep their SHA-256. The machi
 with other engineers, so whole-directory diffs of /tmp or of the working tree would be flaky:
 the token makes the check exact instead.
 
-Defenses that do not hold yet are marked ``xfail(strict=True)`` in ``GAPS`` with what happens;
-remove an entry when the grader is fixed (strict: a fixed gap fails the run until removed).
-Run time on the shared 2-core machine: 7.5 to 9 minutes (``slow``), nearly all in the three
-autograde runs (the main one ~5-6 min for 30 submissions).
+The main run's submissions are graded a second time by ``course grade --workers 2`` (Dask,
+nbgrader inside the workers): same grades as serial nbgrader (but where a recovery choice
+decides, ``unasserted``), the same reasons and review flags, and the ledger names why each
+unreadable file scored 0.
+
+Defenses that do not hold are marked ``xfail(strict=True)`` in ``GAPS`` with what happens (none
+today); remove an entry when the grader is fixed (strict: a fixed gap fails the run until
+removed). Run time on the 2-core machine, unloaded: about 7 minutes (``slow``): the main
+autograde run ~3 min for 34 submissions, ``course grade`` ~2 min, the isolated runs the rest.
 """
 
 from __future__ import annotations
@@ -676,3 +681,24 @@ def test_course_grade_records_why_a_file_is_unreadable(course_graded, name):
     (record,) = [r for r in ledger if r["student"] == name]
     assert record["status"] == "graded" and "unreadable submission" in (record["reason"] or ""), record
     assert recorded_reasons(course_graded.course, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "cell", "needles"),
+    [p for p in cell_params("reasons", "reasons") if corpus.BY_NAME[p.values[0]] in MAIN],
+)
+def test_course_grade_explains_lost_points(course_graded, name, cell, needles):
+    cells = cells_of(course_graded.course, name)
+    errors = errors_of(cells.get(cell) or cells.get(f"{cell}-tests") or {})
+    assert any(n in e for n in needles for e in errors), (cell, errors)
+
+
+@pytest.mark.parametrize(
+    ("name", "cell", "needles"),
+    [p for p in cell_params("flags", "flags") if corpus.BY_NAME[p.values[0]] in MAIN],
+)
+def test_course_grade_flags_tampering(course_graded, name, cell, needles):
+    flag = flag_of(cells_of(course_graded.course, name).get(f"{cell}-tests", {}))
+    assert flag.startswith(FLAG_PREFIX), f"{name}: no review flag on {cell}"
+    for needle in needles:
+        assert any(alt in flag for alt in needle.split("|")), (needle, flag)

@@ -40,13 +40,37 @@ def venv_dir() -> Path:
     return Path(os.environ.get("COURSE_VENV", DEFAULT_VENV)).expanduser()
 
 
+#: Written in each default environment: the checkout it serves.
+CHECKOUT_MARK = "cnn-course-checkout.txt"
+
+
 def ensure_venv(path: Path) -> Path:
     python = path / "bin" / "python"
     if not python.exists():
         log(f"creating virtual environment {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    if path == DEFAULT_VENV:
+        (path / CHECKOUT_MARK).write_text(f"{ROOT}\n")
     return python
+
+
+def remove_orphan_venvs() -> None:
+    """Remove default environments whose checkout is gone (each holds ~8 GB of frameworks).
+
+    Environments created by an older bootstrap (no mark) are recognised by the course root
+    their ``cnn-course-root.pth`` points at.
+    """
+    import shutil
+
+    for path in DEFAULT_VENV.parent.glob("venv-py*"):
+        if path == DEFAULT_VENV or not (path / "bin" / "python").exists():
+            continue
+        marks = [path / CHECKOUT_MARK, *path.glob("lib/python*/site-packages/cnn-course-root.pth")]
+        checkouts = [m.read_text().strip() for m in marks if m.is_file()]
+        if checkouts and not any((Path(c) / "autograder" / "bootstrap.py").is_file() for c in checkouts):
+            log(f"removing {path}: its checkout {checkouts[0]} is gone")
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def install(python: Path) -> None:
@@ -102,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     action, rest = argv[0], argv[1:]
     python = ensure_venv(venv_dir())
+    remove_orphan_venvs()
     install(python)
     ensure_system_tools()
     bindir = python.parent

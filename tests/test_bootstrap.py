@@ -1,0 +1,41 @@
+"""The stdlib-only bootstrap: one environment per checkout, orphans removed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autograder import bootstrap
+
+
+def _fake_venv(path: Path, checkout: str | None, legacy: bool = False) -> Path:
+    (path / "bin").mkdir(parents=True)
+    (path / "bin" / "python").write_text("")
+    if checkout is not None:
+        if legacy:
+            site = path / "lib" / "python3.11" / "site-packages"
+            site.mkdir(parents=True)
+            (site / "cnn-course-root.pth").write_text(f"{checkout}\n")
+        else:
+            (path / bootstrap.CHECKOUT_MARK).write_text(f"{checkout}\n")
+    return path
+
+
+def test_default_venv_is_keyed_by_checkout():
+    assert bootstrap.DEFAULT_VENV.name.startswith("venv-py3.11-")
+    assert bootstrap.DEFAULT_VENV.parent.name == "cnn-course"
+
+
+def test_orphan_venvs_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    mine = _fake_venv(cache / "venv-py3.11-mine", str(bootstrap.ROOT))
+    monkeypatch.setattr(bootstrap, "DEFAULT_VENV", mine)
+    other_checkout = tmp_path / "clone"
+    (other_checkout / "autograder").mkdir(parents=True)
+    (other_checkout / "autograder" / "bootstrap.py").write_text("")
+    live = _fake_venv(cache / "venv-py3.11-live", str(other_checkout))
+    gone = _fake_venv(cache / "venv-py3.11-gone", str(tmp_path / "deleted-clone"))
+    legacy = _fake_venv(cache / "venv-py3.11", str(tmp_path / "deleted-ci-clone"), legacy=True)
+    unknown = _fake_venv(cache / "venv-py3.11-unknown", None)  # not ours to judge: kept
+    bootstrap.remove_orphan_venvs()
+    assert mine.exists() and live.exists() and unknown.exists()
+    assert not gone.exists() and not legacy.exists()

@@ -83,3 +83,11 @@ def test_stage_copies_regular_files_only(tmp_path):
     kernel_pool.stage(src, dst)
     assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == ["data", "data/x.csv", "nb.ipynb"]
     assert not Path(dst / "link").exists()
+
+
+def test_launch_key_follows_the_environment_but_not_the_course_root(monkeypatch):
+    base = kernel_pool.launch_key("course-sandbox", [], KernelManager)
+    monkeypatch.setenv("COURSE_ROOT", "/tmp/course-grade-1-other")
+    assert kernel_pool.launch_key("course-sandbox", [], KernelManager) == base
+    monkeypatch.setenv("COURSE_UNSAFE", "1")  # an --unsafe run must not hand its kernel on
+    assert kernel_pool.launch_key("course-sandbox", [], KernelManager) != base

@@ -123,6 +123,19 @@ def launch(make_km: t.Callable[[], t.Any], extra_arguments: list[str], key: tupl
     return Kernel(km, workdir, ipc, key)
 
 
+def launch_key(kernel_name: str, extra_arguments: list[str], manager_class: type) -> tuple:
+    """What a kernel started ahead must share with the notebook it is handed to.
+
+    The kernel inherits the grading process's environment at launch, and the sandbox reads its
+    settings from there (``COURSE_UNSAFE``, limits, thread counts): a long-lived worker may run
+    a ``course grade --unsafe`` and then a sandboxed one, so the environment is part of the key.
+    ``COURSE_ROOT`` is not: it names each task's private copy, all of which the sandbox hides
+    (they live in the temporary folder).
+    """
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k != "COURSE_ROOT"))
+    return (kernel_name, tuple(extra_arguments), manager_class, env)
+
+
 def take(make_km: t.Callable[[], t.Any], extra_arguments: list[str], key: tuple) -> Kernel:
     """The kernel started ahead for ``key`` if alive, else a new one; then start the next."""
     global _ahead

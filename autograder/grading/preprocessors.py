@@ -165,7 +165,7 @@ class GuardedExecute(Execute):
         extra = list(self.extra_arguments)
         if self.ipython_hist_file and not any(a.startswith("--HistoryManager.hist_file") for a in extra):
             extra.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
-        key = (self.kernel_name, tuple(extra), self.kernel_manager_class)
+        key = kernel_pool.launch_key(self.kernel_name, extra, self.kernel_manager_class)
         kernel = kernel_pool.take(self._course_kernel_manager, extra, key)
         try:
             path = (resources or {}).get("metadata", {}).get("path")

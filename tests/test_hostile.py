@@ -350,6 +350,7 @@ class Run:
 @dataclass
 class Graded:
     pristine: Path
+    pristine_timed: Path
     main: Run
     timed: Run
     attack: Run
@@ -395,6 +396,7 @@ def graded(tmp_path_factory):
     server = TcpServer()
     huge = main / "submitted" / "huge-notebook" / A / f"{NB}.ipynb"
     pristine = root / "course-grade"
+    pristine_timed = root / "course-grade-timed"
     ctx = corpus.Context(
         release,
         pipeline.solution_sources(main / "source" / A / f"{NB}.ipynb"),
@@ -415,6 +417,8 @@ def graded(tmp_path_factory):
 
             for case in [corpus.VICTIM, *TIMED]:
                 submit(isolated, case, ctx)
+            shutil.copytree(isolated, pristine_timed)  # loops and attacker, for `course grade`
+            submit(pristine_timed, corpus.ATTACKER, ctx)
             with env(COURSE_CELL_TIMEOUT=str(CELL_TIMEOUT)):
                 timed_run = _autograde(isolated)
             submit(isolated, corpus.ATTACKER, ctx)
@@ -433,6 +437,7 @@ def graded(tmp_path_factory):
             print(f"  {case.name}: expected {case.expected_score:g}, got {got}")
         yield Graded(
             pristine,
+            pristine_timed,
             main_run,
             timed_run,
             attack_run,
@@ -702,3 +707,42 @@ def test_course_grade_flags_tampering(course_graded, name, cell, needles):
     assert flag.startswith(FLAG_PREFIX), f"{name}: no review flag on {cell}"
     for needle in needles:
         assert any(alt in flag for alt in needle.split("|")), (needle, flag)
+
+
+@pytest.fixture(scope="module")
+def course_graded_timed(graded):
+    """``course grade`` of the infinite loops (short cell timeout), the victim and the attacker."""
+    from grading_class import course_cli
+
+    start = time.monotonic()
+    proc = course_cli(
+        "grade", A, "--course", str(graded.pristine_timed), "--workers", "2", "--quiet",
+        env={"COURSE_SANDBOX_MEMORY": str(SANDBOX_MEMORY), "COURSE_CELL_TIMEOUT": str(CELL_TIMEOUT)},
+    )
+    return Run(graded.pristine_timed, time.monotonic() - start, proc.returncode, proc.stdout + proc.stderr)
+
+
+@pytest.mark.parametrize("name", [c.name for c in [*TIMED, corpus.ATTACKER, corpus.VICTIM]])
+def test_course_grade_gives_honest_scores_to_loops_and_attacker(course_graded_timed, name):
+    case = corpus.BY_NAME[name]
+    got = auto_scores(course_graded_timed.course, name) or {}
+    assert {k: v for k, v in got.items() if k not in case.unasserted} == case.expected_cells(), (
+        course_graded_timed.log[-3000:]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "cell", "needles"),
+    [p for p in cell_params("reasons", "reasons") if corpus.BY_NAME[p.values[0]] in TIMED],
+)
+def test_course_grade_explains_timeouts(course_graded_timed, name, cell, needles):
+    cells = cells_of(course_graded_timed.course, name)
+    errors = errors_of(cells.get(cell) or cells.get(f"{cell}-tests") or {})
+    assert any(n in e for n in needles for e in errors), (cell, errors)
+
+
+def test_course_grade_attacker_sees_nothing(course_graded_timed):
+    (rep,) = reports(course_graded_timed.course, corpus.ATTACKER.name)
+    for key in ("ls_submitted", "ls_source", "ls_release", "gradebook", "source_nb", "victim_nb"):
+        assert isinstance(rep[key], str) and rep[key].endswith("Error"), (key, rep[key])
+    assert rep["victim_glob"] == [] and not isinstance(rep["gradebook_sql"], list), rep

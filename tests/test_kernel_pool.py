@@ -91,3 +91,23 @@ def test_launch_key_follows_the_environment_but_not_the_course_root(monkeypatch)
     assert kernel_pool.launch_key("course-sandbox", [], KernelManager) == base
     monkeypatch.setenv("COURSE_UNSAFE", "1")  # an --unsafe run must not hand its kernel on
     assert kernel_pool.launch_key("course-sandbox", [], KernelManager) != base
+
+
+def test_private_folders_of_dead_graders_are_swept(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from autograder.grading.sandbox_kernel import sweep_stale_private_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = tmp_path / f"course-ipc-{dead.stdout.strip()}-ab12"
+    mine = tmp_path / f"course-ipc-{os.getpid()}-cd34"
+    alive = tmp_path / f"course-grade-{os.getppid()}-ef56"
+    other = tmp_path / "course-ipc-notapid"
+    for folder in (gone, mine, alive, other):
+        folder.mkdir()
+    sweep_stale_private_folders()
+    sweep_stale_private_folders("course-grade-")
+    assert not gone.exists() and mine.exists() and alive.exists() and other.exists()

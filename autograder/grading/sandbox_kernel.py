@@ -158,16 +158,19 @@ def _package_dir(name: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]).resolve()
 
 
-def sweep_stale_private_folders() -> None:
-    """Remove the private IPC/working folders (``course-ipc-<pid>-*``) of dead grading processes.
+def sweep_stale_private_folders(prefix: str = "course-ipc-") -> None:
+    """Remove the temporary folders ``<prefix><pid>-*`` whose grading process is dead.
 
-    A grading process removes its own at exit; one killed (``kill -9``, OOM) cannot.
+    A grading process removes its private folders (IPC sockets and kernel working folders:
+    ``course-ipc-``; a worker's private course copy: ``course-grade-``) when it ends; one that
+    was killed (``kill -9``, out of memory) cannot.
     """
     import re
     import tempfile
 
-    for path in Path(tempfile.gettempdir()).glob("course-ipc-*"):
-        m = re.match(r"course-ipc-(\d+)-", path.name)
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)-")
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        m = pattern.match(path.name)
         if not m or int(m.group(1)) == os.getpid():
             continue
         try:

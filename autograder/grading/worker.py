@@ -116,7 +116,9 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
             "driver: install the same version on every worker",
             worker=worker,
         )
-    _sweep_stale_folders()
+    from autograder.grading.sandbox_kernel import sweep_stale_private_folders
+
+    sweep_stale_private_folders(_PREFIX)  # copies left by workers killed mid-task (gradebooks)
     prefix = f"{_PREFIX}{os.getpid()}-"
     with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
@@ -188,22 +190,6 @@ def code_digest() -> str:
             for path in sorted(Path(folder).rglob("*.py")):
                 files[f"{name}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
     return digest_files(files)
-
-
-def _sweep_stale_folders() -> None:
-    """Remove private folders left by workers killed mid-task (they hold a gradebook copy)."""
-    import shutil
-
-    for path in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
-        m = re.match(rf"{_PREFIX}(\d+)-", path.name)
-        if not m or int(m.group(1)) == os.getpid():
-            continue
-        try:
-            os.kill(int(m.group(1)), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except PermissionError:  # alive, someone else's
-            pass
 
 
 def failure_reason(log: str, code: int | None) -> str:

@@ -5,7 +5,9 @@ Standard library only, so it runs on a fresh machine with nothing but Python 3.1
 1. creates (or reuses) a virtual environment — ``$COURSE_VENV``, else
    ``~/.cache/cnn-course/venv-py3.11-<checkout digest>`` (one per checkout: the environment
    points at its checkout, so two clones must not share one) — and installs the course with its staff and test
-   dependencies (pinned in pyproject.toml; pip reconciles in seconds when all is there);
+   dependencies (pinned in pyproject.toml); later runs skip pip while pyproject.toml, the
+   checkout and the interpreter are those of the last successful install (an install stamp in
+   the environment; ``COURSE_REINSTALL=1`` forces pip);
 2. puts the course root on that environment's ``sys.path`` (a ``.pth`` file) so that the
    reference ``solutions`` package is importable for grading, while the wheel never ships it;
 3. fetches Fashion-MNIST offline (``course data``);
@@ -73,7 +75,34 @@ def remove_orphan_venvs() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+#: Written in the environment after a successful install: what it was installed from.
+INSTALL_STAMP = "cnn-course-install.txt"
+
+
+def install_digest(python: Path) -> str:
+    """What an install depends on: pyproject.toml, the checkout and the interpreter."""
+    h = hashlib.sha256()
+    h.update((ROOT / "pyproject.toml").read_bytes())
+    h.update(f"\0{ROOT}\0{python.resolve()}\0{sys.version}".encode())
+    return h.hexdigest()
+
+
+def install_needed(python: Path) -> bool:
+    """False when the environment holds a stamp of an install from this very set-up."""
+    if os.environ.get("COURSE_REINSTALL") == "1":
+        return True
+    stamp = python.parent.parent / INSTALL_STAMP
+    try:
+        return stamp.read_text().strip() != install_digest(python)
+    except OSError:
+        return True
+
+
 def install(python: Path) -> None:
+    if not install_needed(python):
+        return
+    stamp = python.parent.parent / INSTALL_STAMP
+    stamp.unlink(missing_ok=True)  # a failed or interrupted install must be redone next time
     log("installing the course and its pinned dependencies (first run: several minutes)")
     quiet = [] if os.environ.get("COURSE_VERBOSE") else ["-q"]
     subprocess.run([python, "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True)
@@ -87,6 +116,7 @@ def install(python: Path) -> None:
         check=True, capture_output=True, text=True,
     ).stdout.strip()
     (Path(purelib) / "cnn-course-root.pth").write_text(f"{ROOT}\n")
+    stamp.write_text(install_digest(python) + "\n")
 
 
 def ensure_system_tools() -> None:

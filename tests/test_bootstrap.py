@@ -39,3 +39,19 @@ def test_orphan_venvs_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
     bootstrap.remove_orphan_venvs()
     assert mine.exists() and live.exists() and unknown.exists()
     assert not gone.exists() and not legacy.exists()
+
+
+def test_install_is_skipped_only_while_its_stamp_matches(tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text("")
+    monkeypatch.delenv("COURSE_REINSTALL", raising=False)
+    assert bootstrap.install_needed(python)  # never installed
+    (venv / bootstrap.INSTALL_STAMP).write_text(bootstrap.install_digest(python) + "\n")
+    assert not bootstrap.install_needed(python)
+    monkeypatch.setenv("COURSE_REINSTALL", "1")
+    assert bootstrap.install_needed(python)  # forced
+    monkeypatch.delenv("COURSE_REINSTALL")
+    (venv / bootstrap.INSTALL_STAMP).write_text("0" * 64 + "\n")  # pyproject.toml changed since
+    assert bootstrap.install_needed(python)

@@ -5,7 +5,9 @@ marks, untouched, mutants, half done, in turn), then grades three copies of it i
 serial ``nbgrader autograde`` (the reference), ``course grade --workers 1`` and
 ``course grade --workers 2`` (each a fresh process, cluster start included), and serial
 ``nbgrader autograde`` again with no kernel started ahead (``prestart_kernel`` off: each kernel
-starts when its notebook comes, as nbgrader's own Execute does). Prints wall time,
+starts when its notebook comes, as nbgrader's own Execute does), and plain nbgrader (its own
+default preprocessors and kernel, no sandbox or guard: what a course without this project
+runs; its gradebook is reported, not required, to match). Prints wall time,
 throughput (notebooks/min), the throughput ratio to serial, and the per-notebook overhead
 beyond cell execution: ``(wall × workers − Σ cell time) / notebooks``, where cell time is
 kernel-side execution read from each autograded notebook's ``metadata.execution``. Checks that
@@ -34,6 +36,12 @@ MUTANTS = [
     ("convolve1d", "correlate1d(x, np.asarray(k)[::-1])", "correlate1d(x, k)"),
     ("conv2d_backward", "db = dout.sum(axis=(0, 2, 3))", "db = dout.mean(axis=(0, 2, 3))"),
 ]
+#: nbgrader as it ships (its preprocessors, the notebook's own kernel), the course's id and timeout.
+PLAIN_CONFIG = """\
+c = get_config()
+c.CourseDirectory.course_id = "cnn-course"
+c.Execute.timeout = 300
+"""
 PROFILES = ["solution", "release", "mutant", "half", "mutant", "solution"]
 
 
@@ -103,9 +111,12 @@ def run(args: argparse.Namespace) -> int:
         for label, name, workers in (("serial nbgrader autograde", "serial", 1),
                                      ("course grade --workers 1", "workers-1", 1),
                                      ("course grade --workers 2", "workers-2", 2),
-                                     ("serial, no kernel ahead", "serial-cold", 1)):
+                                     ("serial, no kernel ahead", "serial-cold", 1),
+                                     ("plain nbgrader (no config)", "serial-plain", 1)):
             course = work / name
             shutil.copytree(pristine, course)
+            if name == "serial-plain":
+                (course / "nbgrader_config.py").write_text(PLAIN_CONFIG)
             start = time.monotonic()
             if label.startswith("serial"):
                 extra = ["--GuardedExecute.prestart_kernel=False"] if name == "serial-cold" else []
@@ -130,13 +141,16 @@ def run(args: argparse.Namespace) -> int:
         for label, workers, wall, cells, _ in runs:
             overhead = (wall * workers - cells) / n
             print(f"{label:<28} {wall:7.1f} {60 * n / wall:7.1f} {serial_wall / wall:6.2f} {cells:8.1f} {overhead:13.2f}")
-        same = all(r[4] == runs[0][4] for r in runs[1:])
+        same = all(r[4] == runs[0][4] for r in runs[1:4])
+        plain_same = runs[4][4] == runs[0][4]
         ratio = serial_wall / runs[2][2]
         over1 = (runs[1][2] - runs[1][3]) / n
         print()
-        print(f"gradebooks identical to serial nbgrader (row by row): {'yes' if same else 'NO'}")
+        print(f"gradebooks identical to serial nbgrader (row by row): {'yes' if same else 'NO'}"
+              f"; plain nbgrader's: {'identical' if plain_same else 'different'}")
         print(f"2 workers / serial throughput: {ratio:.2f} (target ≥ 1.8); against serial nbgrader "
-              f"starting each kernel when its notebook comes (nbgrader's own way): {runs[3][2] / runs[2][2]:.2f}")
+              f"starting each kernel when its notebook comes (nbgrader's own way): {runs[3][2] / runs[2][2]:.2f}; "
+              f"against plain nbgrader: {runs[4][2] / runs[2][2]:.2f}")
         print(f"overhead beyond cell execution, 1 worker: {over1:.2f} s per notebook (target ≤ 0.5); "
               f"serial nbgrader: {(runs[0][2] - runs[0][3]) / n:.2f} s")
         return 0 if same else 1

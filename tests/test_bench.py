@@ -1,0 +1,50 @@
+"""The benchmarks run end to end and print their figures (targets are read, never asserted).
+
+DESIGN.md §6: speed targets live in benchmarks, not in timed tests. What is asserted here is
+what a benchmark's figures rest on: every set-up graded every submission, the course's set-ups
+left identical gradebooks, and each figure the closing notes quote is printed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from autograder.grading import pipeline
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+
+def test_bench_grading_prints_every_figure_on_identical_gradebooks(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "bench", "grading", "--submissions", "2",
+         "--dir", str(tmp_path / "bench")],
+        env=pipeline.env_with_venv(), capture_output=True, text=True, timeout=1200,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, (out + proc.stderr)[-3000:]
+    for label in ("serial nbgrader autograde", "course grade --workers 1", "course grade --workers 2",
+                  "serial, no kernel ahead", "plain nbgrader (no config)"):
+        row = re.search(rf"^{re.escape(label)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)$", out, re.M)
+        assert row, f"no figures for {label!r}:\n{out}"
+        assert float(row.group(1)) > 0 and float(row.group(4)) > 0  # wall time, cell time
+    assert "gradebooks identical to serial nbgrader (row by row): yes" in out
+    # Honest submissions score alike with or without the course's hardening.
+    assert "plain nbgrader's: identical" in out
+    assert re.search(r"2 workers / serial throughput: [\d.]+ \(target ≥ 1\.8\)", out)
+    assert re.search(r"overhead beyond cell execution, 1 worker: -?[\d.]+ s per notebook", out)
+    for run in ("serial", "workers-1", "workers-2", "serial-cold", "serial-plain"):
+        graded = list((tmp_path / "bench" / run / "autograded").glob("*/m3-fundamentals/convolution.ipynb"))
+        assert len(graded) == 2, run
+
+
+def test_bench_grading_refuses_too_small_a_class(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "bench", "grading", "--submissions", "1"],
+        env=pipeline.env_with_venv(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "--submissions must be at least 2" in proc.stderr

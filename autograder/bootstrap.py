@@ -87,13 +87,16 @@ def install_digest(python: Path) -> str:
     return h.hexdigest()
 
 
+def _stamp(python: Path) -> Path:
+    return python.parent.parent / INSTALL_STAMP
+
+
 def install_needed(python: Path) -> bool:
     """False when the environment holds a stamp of an install from this very set-up."""
     if os.environ.get("COURSE_REINSTALL") == "1":
         return True
-    stamp = python.parent.parent / INSTALL_STAMP
     try:
-        return stamp.read_text().strip() != install_digest(python)
+        return _stamp(python).read_text().strip() != install_digest(python)
     except OSError:
         return True
 
@@ -101,7 +104,7 @@ def install_needed(python: Path) -> bool:
 def install(python: Path) -> None:
     if not install_needed(python):
         return
-    stamp = python.parent.parent / INSTALL_STAMP
+    stamp = _stamp(python)
     stamp.unlink(missing_ok=True)  # a failed or interrupted install must be redone next time
     log("installing the course and its pinned dependencies (first run: several minutes)")
     quiet = [] if os.environ.get("COURSE_VERBOSE") else ["-q"]

@@ -21,13 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograder.commands.bench import PLAIN_CONFIG
 from autograder.grading import pipeline
-
-PLAIN_CONFIG = """\
-c = get_config()
-c.CourseDirectory.course_id = "cnn-course-bench"
-c.Execute.timeout = 300
-"""
 
 
 def _grade(course: Path, env: dict[str, str]) -> float:

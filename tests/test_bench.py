@@ -28,13 +28,16 @@ def test_bench_grading_prints_every_figure_on_identical_gradebooks(tmp_path):
     assert proc.returncode == 0, (out + proc.stderr)[-3000:]
     for label in ("serial nbgrader autograde", "course grade --workers 1", "course grade --workers 2",
                   "serial, no kernel ahead", "plain nbgrader (no config)"):
-        row = re.search(rf"^{re.escape(label)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)$", out, re.M)
+        row = re.search(rf"^{re.escape(label)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)"
+                        r"\s+([\d.]+)\s+([\d.]+)$", out, re.M)
         assert row, f"no figures for {label!r}:\n{out}"
         assert float(row.group(1)) > 0 and float(row.group(4)) > 0  # wall time, cell time
+        assert float(row.group(6)) > 0 and float(row.group(7)) > 0  # cores used, CPU s per notebook
     assert "gradebooks identical to serial nbgrader (row by row): yes" in out
     # Honest submissions score alike with or without the course's hardening.
     assert "plain nbgrader's: identical" in out
     assert re.search(r"2 workers / serial throughput: [\d.]+ \(target ≥ 1\.8\)", out)
+    assert re.search(r"ceiling for 2 workers at perfect scaling \(serial's CPU spread over \d cores\): [\d.]+", out)
     assert re.search(r"overhead beyond cell execution, 1 worker: -?[\d.]+ s per notebook", out)
     for run in ("serial", "workers-1", "workers-2", "serial-cold", "serial-plain"):
         graded = list((tmp_path / "bench" / run / "autograded").glob("*/m3-fundamentals/convolution.ipynb"))

@@ -84,6 +84,32 @@ def test_worker_with_other_course_code_refuses_to_grade():
     assert outcome.state is None and not outcome.autograded
 
 
+def test_kernel_threads_are_always_sent_the_driver_value_winning(monkeypatch):
+    for var in parallel.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    env = parallel.kernel_threads_env(1, None)
+    assert env == {var: str(cores) for var in parallel.THREAD_VARS}
+    assert set(parallel.kernel_threads_env(None, "tcp://127.0.0.1:8786").values()) == {"1"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a Dask worker has its own (1): the driver's wins
+    assert parallel.kernel_threads_env(cores, None)["OMP_NUM_THREADS"] == "3"
+
+
+def test_nbgrader_run_drops_the_worker_only_environment(monkeypatch, tmp_path):
+    """What a kernel inherits in a worker is what it would in serial nbgrader: no Dask tuning."""
+    from autograder.grading.worker import DASK_ENV, PRIVATE_ENV, _process_state
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # set by Dask's nanny in every worker
+    monkeypatch.setenv("COURSE_DB_URL", "postgresql://grader:secret@db/course")
+    assert "MALLOC_TRIM_THRESHOLD_" in DASK_ENV and "COURSE_DB_URL" in PRIVATE_ENV
+    with _process_state(tmp_path, [], {"OMP_NUM_THREADS": "2"}):
+        assert "MALLOC_TRIM_THRESHOLD_" not in os.environ and "COURSE_DB_URL" not in os.environ
+        assert os.environ["OMP_NUM_THREADS"] == "2" and os.environ["COURSE_ROOT"] == str(tmp_path)
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # the worker's own is restored
+    with _process_state(tmp_path, [], {"MALLOC_TRIM_THRESHOLD_": "131072"}):  # asked for: kept
+        assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "131072"
+
+
 # ---- LocalCluster -------------------------------------------------------------------------
 
 

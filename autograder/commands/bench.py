@@ -10,8 +10,11 @@ default preprocessors and kernel, no sandbox or guard: what a course without thi
 runs; its gradebook is reported, not required, to match). Prints wall time,
 throughput (notebooks/min), the throughput ratio to serial, and the per-notebook overhead
 beyond cell execution: ``(wall × workers − Σ cell time) / notebooks``, where cell time is
-kernel-side execution read from each autograded notebook's ``metadata.execution``. Checks that
-the three gradebooks are equal row by row. DESIGN.md §6 targets: ratio ≥ 1.8 with 2 workers on
+kernel-side execution read from each autograded notebook's ``metadata.execution``, and the CPU
+the machine spent during each run (``/proc/stat``: every process, the host's other users too):
+cores used and CPU seconds per notebook, from which the ceiling of the 2-worker ratio at perfect
+scaling follows (serial's CPU spread over 2 cores). Checks that the gradebooks are equal row by
+row. DESIGN.md §6 targets: ratio ≥ 1.8 with 2 workers on
 2 cores; overhead ≤ 0.5 s per notebook.
 """
 
@@ -24,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
+from dataclasses import dataclass
 from pathlib import Path
 
 ASSIGNMENT = "m3-fundamentals"
@@ -82,6 +87,28 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU time spent by the whole machine so far (every process, ours or not), from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    label: str
+    name: str
+    workers: int
+    wall: float = 0.0
+    cells: float = 0.0
+    #: machine-wide busy CPU seconds during the run (None off Linux).
+    cpu: float | None = None
+    rows: t.Any = None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["grading"], help="what to benchmark")
     parser.add_argument("--submissions", type=int, default=20, help="generated submissions (default 20)")
@@ -107,52 +134,61 @@ def run(args: argparse.Namespace) -> int:
     try:
         pristine = work / "pristine"
         make_class(pristine, n)
-        runs = []
-        for label, name, workers in (("serial nbgrader autograde", "serial", 1),
-                                     ("course grade --workers 1", "workers-1", 1),
-                                     ("course grade --workers 2", "workers-2", 2),
-                                     ("serial, no kernel ahead", "serial-cold", 1),
-                                     ("plain nbgrader (no config)", "serial-plain", 1)):
-            course = work / name
+        runs = [Run("serial nbgrader autograde", "serial", 1),
+                Run("course grade --workers 1", "workers-1", 1),
+                Run("course grade --workers 2", "workers-2", 2),
+                Run("serial, no kernel ahead", "serial-cold", 1),
+                Run("plain nbgrader (no config)", "serial-plain", 1)]
+        for run_ in runs:
+            course = work / run_.name
             shutil.copytree(pristine, course)
-            if name == "serial-plain":
+            if run_.name == "serial-plain":
                 (course / "nbgrader_config.py").write_text(PLAIN_CONFIG)
-            start = time.monotonic()
-            if label.startswith("serial"):
-                extra = ["--GuardedExecute.prestart_kernel=False"] if name == "serial-cold" else []
+            cpu0, start = busy_cpu_seconds(), time.monotonic()
+            if run_.name.startswith("serial"):
+                extra = ["--GuardedExecute.prestart_kernel=False"] if run_.name == "serial-cold" else []
                 proc = pipeline.nbgrader(course, "autograde", ASSIGNMENT, "--force", *extra, check=False)
             else:
                 cmd = [sys.executable, "-m", "autograder.cli", "grade", ASSIGNMENT, "--course", str(course),
-                       "--workers", str(workers), "--quiet"] + (["--unsafe"] if args.unsafe else [])
+                       "--workers", str(run_.workers), "--quiet"] + (["--unsafe"] if args.unsafe else [])
                 proc = subprocess.run(cmd, env=pipeline.env_with_venv(), capture_output=True, text=True)
-            wall = time.monotonic() - start
+            run_.wall = time.monotonic() - start
+            cpu1 = busy_cpu_seconds()
+            run_.cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
             if proc.returncode != 0:
-                print(f"{label}: exited {proc.returncode}\n{(proc.stdout + proc.stderr)[-2000:]}", file=sys.stderr)
+                print(f"{run_.label}: exited {proc.returncode}\n{(proc.stdout + proc.stderr)[-2000:]}", file=sys.stderr)
                 return 1
-            cells = cell_seconds(course)
+            run_.cells = cell_seconds(course)
             with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-                rows = gradebook_rows(gb, ASSIGNMENT)
-            runs.append((label, workers, wall, cells, rows))
-            print(f"  {label}: {wall:.1f} s (load average {_load()})", flush=True)
+                run_.rows = gradebook_rows(gb, ASSIGNMENT)
+            print(f"  {run_.label}: {run_.wall:.1f} s (load average {_load()})", flush=True)
 
-        serial_wall = runs[0][2]
+        serial, one, two, cold, plain = runs
         print()
-        print(f"{'run':<28} {'wall s':>7} {'nb/min':>7} {'ratio':>6} {'cells s':>8} {'overhead s/nb':>13}")
-        for label, workers, wall, cells, _ in runs:
-            overhead = (wall * workers - cells) / n
-            print(f"{label:<28} {wall:7.1f} {60 * n / wall:7.1f} {serial_wall / wall:6.2f} {cells:8.1f} {overhead:13.2f}")
-        same = all(r[4] == runs[0][4] for r in runs[1:4])
-        plain_same = runs[4][4] == runs[0][4]
-        ratio = serial_wall / runs[2][2]
-        over1 = (runs[1][2] - runs[1][3]) / n
+        print(f"{'run':<28} {'wall s':>7} {'nb/min':>7} {'ratio':>6} {'cells s':>8} {'overhead s/nb':>13} "
+              f"{'cores':>6} {'CPU s/nb':>8}")
+        for r in runs:
+            overhead = (r.wall * r.workers - r.cells) / n
+            cores = "-" if r.cpu is None else f"{r.cpu / r.wall:.2f}"
+            per_nb = "-" if r.cpu is None else f"{r.cpu / n:.2f}"
+            print(f"{r.label:<28} {r.wall:7.1f} {60 * n / r.wall:7.1f} {serial.wall / r.wall:6.2f} {r.cells:8.1f} "
+                  f"{overhead:13.2f} {cores:>6} {per_nb:>8}")
+        same = all(r.rows == serial.rows for r in (one, two, cold))
+        plain_same = plain.rows == serial.rows
         print()
         print(f"gradebooks identical to serial nbgrader (row by row): {'yes' if same else 'NO'}"
               f"; plain nbgrader's: {'identical' if plain_same else 'different'}")
-        print(f"2 workers / serial throughput: {ratio:.2f} (target ≥ 1.8); against serial nbgrader "
-              f"starting each kernel when its notebook comes (nbgrader's own way): {runs[3][2] / runs[2][2]:.2f}; "
-              f"against plain nbgrader: {runs[4][2] / runs[2][2]:.2f}")
-        print(f"overhead beyond cell execution, 1 worker: {over1:.2f} s per notebook (target ≤ 0.5); "
-              f"serial nbgrader: {(runs[0][2] - runs[0][3]) / n:.2f} s")
+        print(f"2 workers / serial throughput: {serial.wall / two.wall:.2f} (target ≥ 1.8); against serial nbgrader "
+              f"starting each kernel when its notebook comes (nbgrader's own way): {cold.wall / two.wall:.2f}; "
+              f"against plain nbgrader: {plain.wall / two.wall:.2f}")
+        if serial.cpu and two.cpu:
+            # Perfect scaling: the workers do exactly serial's work with every core busy throughout.
+            cores = min(os.cpu_count() or 1, two.workers)
+            print(f"ceiling for {two.workers} workers at perfect scaling (serial's CPU spread over {cores} cores): "
+                  f"{serial.wall * cores / serial.cpu:.2f}; serial used {serial.cpu / serial.wall:.2f} cores "
+                  f"and {serial.cpu / n:.2f} CPU s per notebook, {two.workers} workers {two.cpu / n:.2f}")
+        print(f"overhead beyond cell execution, 1 worker: {(one.wall - one.cells) / n:.2f} s per notebook (target ≤ 0.5); "
+              f"serial nbgrader: {(serial.wall - serial.cells) / n:.2f} s")
         return 0 if same else 1
     finally:
         if not args.dir:

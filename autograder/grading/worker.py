@@ -39,6 +39,11 @@ from typing import Any
 
 #: Environment variables a grading kernel must not inherit from the worker (DB credentials).
 PRIVATE_ENV = ("COURSE_DB_URL",)
+#: Set by Dask's nanny in every worker (``distributed.nanny.pre-spawn-environ``) for its own
+#: memory trimming. Inherited by a kernel, it turns off glibc's dynamic mmap threshold: importing
+#: PyTorch and TensorFlow and running a few convolutions then costs ~0.8 CPU-s more (+20 % page
+#: faults, measured here). A kernel gets it only when the grading run asks for it (``env``).
+DASK_ENV = ("MALLOC_TRIM_THRESHOLD_",)
 
 #: Separates nbgrader's log from what kernels printed, in :attr:`Outcome.log_tail`.
 OUTPUT_MARK = "[kernel and worker output]"
@@ -125,31 +130,34 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         (root / "nbgrader_config.py").write_text(setup.config_text, encoding="utf-8")
         _write_tree(root / setup.source_rel, setup.source_files)
         _write_tree(root / job.submitted_rel, job.files)
-        db = root / "gradebook.db"
-        db.write_bytes(setup.template_db)
-        db_url = f"sqlite:///{db}"
-        if job.prior is not None:
+        db = _private_gradebook()
+        try:
+            db.write_bytes(setup.template_db)
+            db_url = f"sqlite:///{db}"
+            if job.prior is not None:
+                from nbgrader.api import Gradebook
+
+                from autograder.grading.gradebook_sync import restore_submission
+
+                with Gradebook(db_url, setup.course_id) as gb:
+                    restore_submission(gb, setup.assignment, job.student, job.prior)
+
+            argv = [
+                setup.assignment, "--student", job.student, "--force",
+                f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url={db_url}",
+            ]
+            runner = _autograde_in_process if setup.in_process else _autograde_subprocess
+            code, log = runner(root, argv, setup.env)
+
             from nbgrader.api import Gradebook
 
-            from autograder.grading.gradebook_sync import restore_submission
+            from autograder.grading.gradebook_sync import submission_state
 
             with Gradebook(db_url, setup.course_id) as gb:
-                restore_submission(gb, setup.assignment, job.student, job.prior)
-
-        argv = [
-            setup.assignment, "--student", job.student, "--force",
-            f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url={db_url}",
-        ]
-        runner = _autograde_in_process if setup.in_process else _autograde_subprocess
-        code, log = runner(root, argv, setup.env)
-
-        from nbgrader.api import Gradebook
-
-        from autograder.grading.gradebook_sync import submission_state
-
-        with Gradebook(db_url, setup.course_id) as gb:
-            state = submission_state(gb, setup.assignment, job.student)
-        autograded = _read_tree(root / job.autograded_rel)
+                state = submission_state(gb, setup.assignment, job.student)
+            autograded = _read_tree(root / job.autograded_rel)
+        finally:
+            db.unlink(missing_ok=True)  # it holds the hidden tests: never left between tasks
 
     cell_time = {
         Path(rel).stem: _cell_seconds(content)
@@ -173,6 +181,18 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         worker=worker,
         log_tail="\n".join(log.splitlines()[-60:]),
     )
+
+
+def _private_gradebook() -> Path:
+    """The task's gradebook file: one path per worker thread, the same for each of its tasks.
+
+    A stable path means a stable database URL, so nbgrader's engine (and its compiled SQL,
+    :mod:`autograder.grading.speedups`) is reused from task to task. The folder is private
+    (mode 700) and named like the task folders, so a killed worker's is swept.
+    """
+    folder = Path(tempfile.gettempdir()) / f"{_PREFIX}{os.getpid()}-db-{threading.get_ident()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / "gradebook.db"
 
 
 @functools.cache
@@ -215,7 +235,7 @@ def _process_state(root: Path, argv: list[str], env: dict[str, str]) -> Iterator
     """
     saved_env, saved_argv, saved_path = dict(os.environ), list(sys.argv), list(sys.path)
     try:
-        for key in PRIVATE_ENV:
+        for key in PRIVATE_ENV + DASK_ENV:
             os.environ.pop(key, None)
         os.environ.update(env)
         os.environ["COURSE_ROOT"] = str(root)
@@ -294,7 +314,7 @@ def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str]) -> t
 def _autograde_subprocess(root: Path, argv: list[str], extra_env: dict[str, str]) -> tuple[int, str]:
     """``nbgrader autograde ARGV`` as a child process (full isolation, slower start)."""
     env = dict(os.environ)
-    for key in PRIVATE_ENV:
+    for key in PRIVATE_ENV + DASK_ENV:
         env.pop(key, None)
     env.update(extra_env)
     env["COURSE_ROOT"] = str(root)

@@ -51,3 +51,33 @@ def test_bench_grading_refuses_too_small_a_class(tmp_path):
     )
     assert proc.returncode != 0
     assert "--submissions must be at least 2" in proc.stderr
+
+
+def test_bench_grading_rounds_report_medians_of_the_chosen_runs(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "bench", "grading", "--submissions", "2", "--runs", "workers-2",
+         "--rounds", "2", "--dir", str(tmp_path / "bench")],
+        env=pipeline.env_with_venv(), capture_output=True, text=True, timeout=1200,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, (out + proc.stderr)[-3000:]
+    assert "medians over 2 rounds" in out
+    for label in ("serial nbgrader autograde", "course grade --workers 2"):
+        walls = re.search(rf"^  {re.escape(label)}\s+([\d.]+) ([\d.]+)$", out, re.M)
+        assert walls, f"no per-round walls for {label!r}:\n{out}"
+    assert "course grade --workers 1" not in out and "plain nbgrader" not in out  # not chosen
+    assert "gradebooks identical to serial nbgrader (row by row): yes" in out
+    assert re.search(r"2 workers / serial throughput: [\d.]+ \(target ≥ 1\.8\)$", out, re.M)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--runs", "serial,workers-3"], "unknown run(s) workers-3"), (["--rounds", "0"], "--rounds must be at least 1")],
+)
+def test_bench_grading_refuses_bad_runs_or_rounds(args, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "bench", "grading", *args],
+        env=pipeline.env_with_venv(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert message in proc.stderr

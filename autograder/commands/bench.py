@@ -1,7 +1,7 @@
 """`course bench grading`: serial nbgrader vs `course grade` on the same generated class.
 
 Builds a course folder with N generated submissions of m3-fundamentals/convolution (full
-marks, untouched, mutants, half done, in turn), then grades three copies of it in one run:
+marks, untouched, mutants, half done, in turn), then grades a copy of it per run:
 serial ``nbgrader autograde`` (the reference), ``course grade --workers 1`` and
 ``course grade --workers 2`` (each a fresh process, cluster start included), and serial
 ``nbgrader autograde`` again with no kernel started ahead (``prestart_kernel`` off: each kernel
@@ -14,8 +14,9 @@ kernel-side execution read from each autograded notebook's ``metadata.execution`
 the machine spent during each run (``/proc/stat``: every process, the host's other users too):
 cores used and CPU seconds per notebook, from which the ceiling of the 2-worker ratio at perfect
 scaling follows (serial's CPU spread over 2 cores). Checks that the gradebooks are equal row by
-row. DESIGN.md §6 targets: ratio ≥ 1.8 with 2 workers on
-2 cores; overhead ≤ 0.5 s per notebook.
+row. ``--runs`` picks runs (serial always runs: it is the reference); ``--rounds N`` repeats
+them interleaved and reports medians, the host's load drifting between runs. DESIGN.md §6
+targets: ratio ≥ 1.8 with 2 workers on 2 cores; overhead ≤ 0.5 s per notebook.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ASSIGNMENT = "m3-fundamentals"
@@ -102,94 +104,158 @@ class Run:
     label: str
     name: str
     workers: int
-    wall: float = 0.0
-    cells: float = 0.0
-    #: machine-wide busy CPU seconds during the run (None off Linux).
-    cpu: float | None = None
+    #: one value per round: wall seconds, Σ cell seconds, machine-wide busy CPU seconds (None off Linux).
+    walls: list[float] = field(default_factory=list)
+    cells_: list[float] = field(default_factory=list)
+    cpus: list[float | None] = field(default_factory=list)
     rows: t.Any = None
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def cells(self) -> float:
+        return statistics.median(self.cells_)
+
+    @property
+    def cpu(self) -> float | None:
+        return None if None in self.cpus else statistics.median(self.cpus)
+
+
+#: name → (label, workers), in the order they run in each round.
+RUNS = {
+    "serial": ("serial nbgrader autograde", 1),
+    "workers-1": ("course grade --workers 1", 1),
+    "workers-2": ("course grade --workers 2", 2),
+    "serial-cold": ("serial, no kernel ahead", 1),
+    "serial-plain": ("plain nbgrader (no config)", 1),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["grading"], help="what to benchmark")
     parser.add_argument("--submissions", type=int, default=20, help="generated submissions (default 20)")
+    parser.add_argument("--runs", default=",".join(RUNS),
+                        help=f"comma-separated runs among {', '.join(RUNS)} (default: all; serial always runs)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the runs, interleaved, and report medians (default 1; the host's load drifts)")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     parser.add_argument("--unsafe", action="store_true", help="pass --unsafe to course grade (no sandbox here)")
 
 
-def run(args: argparse.Namespace) -> int:
+def _grade_once(run_: Run, course: Path, unsafe: bool) -> str | None:
+    """Grade ``course`` the way ``run_`` says; record its figures; returns an error or None."""
     from nbgrader.api import Gradebook
 
-    from autograder.cli import UsageError
     from autograder.grading import pipeline
     from autograder.grading.gradebook_sync import gradebook_rows
 
+    if run_.name == "serial-plain":
+        (course / "nbgrader_config.py").write_text(PLAIN_CONFIG)
+    cpu0, start = busy_cpu_seconds(), time.monotonic()
+    if run_.name.startswith("serial"):
+        extra = ["--GuardedExecute.prestart_kernel=False"] if run_.name == "serial-cold" else []
+        proc = pipeline.nbgrader(course, "autograde", ASSIGNMENT, "--force", *extra, check=False)
+    else:
+        cmd = [sys.executable, "-m", "autograder.cli", "grade", ASSIGNMENT, "--course", str(course),
+               "--workers", str(run_.workers), "--quiet"] + (["--unsafe"] if unsafe else [])
+        proc = subprocess.run(cmd, env=pipeline.env_with_venv(), capture_output=True, text=True)
+    wall = time.monotonic() - start
+    cpu1 = busy_cpu_seconds()
+    if proc.returncode != 0:
+        return f"{run_.label}: exited {proc.returncode}\n{(proc.stdout + proc.stderr)[-2000:]}"
+    run_.walls.append(wall)
+    run_.cpus.append(None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+    run_.cells_.append(cell_seconds(course))
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        rows = gradebook_rows(gb, ASSIGNMENT)
+    if run_.rows is not None and rows != run_.rows:
+        return f"{run_.label}: another round left a different gradebook"
+    run_.rows = rows
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from autograder.cli import UsageError
+
     if args.submissions < 2:
         raise UsageError("--submissions must be at least 2")
+    if args.rounds < 1:
+        raise UsageError("--rounds must be at least 1")
+    names = [x.strip() for x in args.runs.split(",") if x.strip()]
+    unknown = sorted(set(names) - set(RUNS))
+    if unknown:
+        raise UsageError(f"unknown run(s) {', '.join(unknown)}; choose among {', '.join(RUNS)}")
+    runs = {name: Run(RUNS[name][0], name, RUNS[name][1]) for name in RUNS if name == "serial" or name in names}
     work = args.dir.resolve() if args.dir else Path(tempfile.mkdtemp(prefix="course-bench-"))
     if args.dir and work.exists():
         shutil.rmtree(work)
     n = args.submissions
     print(f"course bench grading: {n} submissions of {ASSIGNMENT}/{NOTEBOOK}, {os.cpu_count()} CPU(s), "
-          f"load average {_load()} (shared machine: figures vary with other users' load)", flush=True)
+          f"{args.rounds} round(s), load average {_load()} (shared machine: figures vary with other users' load)",
+          flush=True)
     try:
         pristine = work / "pristine"
         make_class(pristine, n)
-        runs = [Run("serial nbgrader autograde", "serial", 1),
-                Run("course grade --workers 1", "workers-1", 1),
-                Run("course grade --workers 2", "workers-2", 2),
-                Run("serial, no kernel ahead", "serial-cold", 1),
-                Run("plain nbgrader (no config)", "serial-plain", 1)]
-        for run_ in runs:
-            course = work / run_.name
-            shutil.copytree(pristine, course)
-            if run_.name == "serial-plain":
-                (course / "nbgrader_config.py").write_text(PLAIN_CONFIG)
-            cpu0, start = busy_cpu_seconds(), time.monotonic()
-            if run_.name.startswith("serial"):
-                extra = ["--GuardedExecute.prestart_kernel=False"] if run_.name == "serial-cold" else []
-                proc = pipeline.nbgrader(course, "autograde", ASSIGNMENT, "--force", *extra, check=False)
-            else:
-                cmd = [sys.executable, "-m", "autograder.cli", "grade", ASSIGNMENT, "--course", str(course),
-                       "--workers", str(run_.workers), "--quiet"] + (["--unsafe"] if args.unsafe else [])
-                proc = subprocess.run(cmd, env=pipeline.env_with_venv(), capture_output=True, text=True)
-            run_.wall = time.monotonic() - start
-            cpu1 = busy_cpu_seconds()
-            run_.cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
-            if proc.returncode != 0:
-                print(f"{run_.label}: exited {proc.returncode}\n{(proc.stdout + proc.stderr)[-2000:]}", file=sys.stderr)
-                return 1
-            run_.cells = cell_seconds(course)
-            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-                run_.rows = gradebook_rows(gb, ASSIGNMENT)
-            print(f"  {run_.label}: {run_.wall:.1f} s (load average {_load()})", flush=True)
+        for _ in range(args.rounds):
+            for run_ in runs.values():
+                course = work / run_.name
+                shutil.rmtree(course, ignore_errors=True)
+                shutil.copytree(pristine, course)
+                error = _grade_once(run_, course, args.unsafe)
+                if error:
+                    print(error, file=sys.stderr)
+                    return 1
+                print(f"  {run_.label}: {run_.walls[-1]:.1f} s (load average {_load()})", flush=True)
+        return _report(runs, n, args.rounds)
+    finally:
+        if not args.dir:
+            shutil.rmtree(work, ignore_errors=True)
 
-        serial, one, two, cold, plain = runs
+
+def _report(runs: dict[str, Run], n: int, rounds: int) -> int:
+    """Print the table and the figures DESIGN.md §6 sets targets for; 1 when gradebooks differ."""
+    serial = runs["serial"]
+    print()
+    if rounds > 1:
+        print(f"medians over {rounds} rounds; wall s per round:")
+        for r in runs.values():
+            print(f"  {r.label:<28} " + " ".join(f"{w:.1f}" for w in r.walls))
         print()
-        print(f"{'run':<28} {'wall s':>7} {'nb/min':>7} {'ratio':>6} {'cells s':>8} {'overhead s/nb':>13} "
-              f"{'cores':>6} {'CPU s/nb':>8}")
-        for r in runs:
-            overhead = (r.wall * r.workers - r.cells) / n
-            cores = "-" if r.cpu is None else f"{r.cpu / r.wall:.2f}"
-            per_nb = "-" if r.cpu is None else f"{r.cpu / n:.2f}"
-            print(f"{r.label:<28} {r.wall:7.1f} {60 * n / r.wall:7.1f} {serial.wall / r.wall:6.2f} {r.cells:8.1f} "
-                  f"{overhead:13.2f} {cores:>6} {per_nb:>8}")
-        same = all(r.rows == serial.rows for r in (one, two, cold))
-        plain_same = plain.rows == serial.rows
-        print()
-        print(f"gradebooks identical to serial nbgrader (row by row): {'yes' if same else 'NO'}"
-              f"; plain nbgrader's: {'identical' if plain_same else 'different'}")
-        print(f"2 workers / serial throughput: {serial.wall / two.wall:.2f} (target ≥ 1.8); against serial nbgrader "
-              f"starting each kernel when its notebook comes (nbgrader's own way): {cold.wall / two.wall:.2f}; "
-              f"against plain nbgrader: {plain.wall / two.wall:.2f}")
+    print(f"{'run':<28} {'wall s':>7} {'nb/min':>7} {'ratio':>6} {'cells s':>8} {'overhead s/nb':>13} "
+          f"{'cores':>6} {'CPU s/nb':>8}")
+    for r in runs.values():
+        overhead = (r.wall * r.workers - r.cells) / n
+        cpu = r.cpu
+        cores = "-" if cpu is None else f"{cpu / r.wall:.2f}"
+        per_nb = "-" if cpu is None else f"{cpu / n:.2f}"
+        print(f"{r.label:<28} {r.wall:7.1f} {60 * n / r.wall:7.1f} {serial.wall / r.wall:6.2f} {r.cells:8.1f} "
+              f"{overhead:13.2f} {cores:>6} {per_nb:>8}")
+    course_runs = [r for name, r in runs.items() if name not in ("serial", "serial-plain")]
+    same = all(r.rows == serial.rows for r in course_runs)
+    print()
+    line = f"gradebooks identical to serial nbgrader (row by row): {'yes' if same else 'NO'}"
+    if "serial-plain" in runs:
+        line += f"; plain nbgrader's: {'identical' if runs['serial-plain'].rows == serial.rows else 'different'}"
+    print(line)
+    two = runs.get("workers-2")
+    if two is not None:
+        line = f"2 workers / serial throughput: {serial.wall / two.wall:.2f} (target ≥ 1.8)"
+        if "serial-cold" in runs:
+            line += (f"; against serial nbgrader starting each kernel when its notebook comes (nbgrader's own "
+                     f"way): {runs['serial-cold'].wall / two.wall:.2f}")
+        if "serial-plain" in runs:
+            line += f"; against plain nbgrader: {runs['serial-plain'].wall / two.wall:.2f}"
+        print(line)
         if serial.cpu and two.cpu:
             # Perfect scaling: the workers do exactly serial's work with every core busy throughout.
             cores = min(os.cpu_count() or 1, two.workers)
             print(f"ceiling for {two.workers} workers at perfect scaling (serial's CPU spread over {cores} cores): "
                   f"{serial.wall * cores / serial.cpu:.2f}; serial used {serial.cpu / serial.wall:.2f} cores "
                   f"and {serial.cpu / n:.2f} CPU s per notebook, {two.workers} workers {two.cpu / n:.2f}")
-        print(f"overhead beyond cell execution, 1 worker: {(one.wall - one.cells) / n:.2f} s per notebook (target ≤ 0.5); "
-              f"serial nbgrader: {(serial.wall - serial.cells) / n:.2f} s")
-        return 0 if same else 1
-    finally:
-        if not args.dir:
-            shutil.rmtree(work, ignore_errors=True)
+    one = runs.get("workers-1")
+    if one is not None:
+        print(f"overhead beyond cell execution, 1 worker: {(one.wall - one.cells) / n:.2f} s per notebook "
+              f"(target ≤ 0.5); serial nbgrader: {(serial.wall - serial.cells) / n:.2f} s")
+    return 0 if same else 1

@@ -65,6 +65,7 @@ def test_bench_grading_rounds_report_medians_of_the_chosen_runs(tmp_path):
     for label in ("serial nbgrader autograde", "course grade --workers 2"):
         walls = re.search(rf"^  {re.escape(label)}\s+([\d.]+) ([\d.]+)$", out, re.M)
         assert walls, f"no per-round walls for {label!r}:\n{out}"
+    assert re.search(r"^  2 workers / serial, per round: [\d.]+ [\d.]+$", out, re.M)
     assert "course grade --workers 1" not in out and "plain nbgrader" not in out  # not chosen
     assert "gradebooks identical to serial nbgrader (row by row): yes" in out
     assert re.search(r"2 workers / serial throughput: [\d.]+ \(target ≥ 1\.8\)$", out, re.M)

@@ -222,6 +222,9 @@ def _report(runs: dict[str, Run], n: int, rounds: int) -> int:
         print(f"medians over {rounds} rounds; wall s per round:")
         for r in runs.values():
             print(f"  {r.label:<28} " + " ".join(f"{w:.1f}" for w in r.walls))
+        if "workers-2" in runs:
+            ratios = [s / w for s, w in zip(serial.walls, runs["workers-2"].walls, strict=True)]
+            print("  2 workers / serial, per round: " + " ".join(f"{x:.2f}" for x in ratios))
         print()
     print(f"{'run':<28} {'wall s':>7} {'nb/min':>7} {'ratio':>6} {'cells s':>8} {'overhead s/nb':>13} "
           f"{'cores':>6} {'CPU s/nb':>8}")

@@ -84,6 +84,18 @@ def test_worker_with_other_course_code_refuses_to_grade():
     assert outcome.state is None and not outcome.autograded
 
 
+def test_worker_gradebook_holding_hidden_tests_is_removed_after_each_task(tmp_path):
+    """The task's gradebook has a stable path (its SQL engine is reused): never left behind."""
+    from autograder.grading.worker import _private_gradebook
+
+    setup = GradingSetup("m", "c", "raise SystemExit('config refusée')\n", {}, "source/m", b"", "digest")
+    job = Job("s", {"n.ipynb": b"{}"}, "submitted/s/m", "autograded/s/m", None, "digest")
+    outcome = grade_submission(job, setup)
+    assert outcome.status == "incomplete" and "config refusée" in outcome.reason
+    db = _private_gradebook()
+    assert db.parent.is_dir() and not db.exists()
+
+
 def test_kernel_threads_are_always_sent_the_driver_value_winning(monkeypatch):
     for var in parallel.THREAD_VARS:
         monkeypatch.delenv(var, raising=False)

@@ -106,7 +106,7 @@ class Run:
     workers: int
     #: one value per round: wall seconds, Σ cell seconds, machine-wide busy CPU seconds (None off Linux).
     walls: list[float] = field(default_factory=list)
-    cells_: list[float] = field(default_factory=list)
+    cell_sums: list[float] = field(default_factory=list)
     cpus: list[float | None] = field(default_factory=list)
     rows: t.Any = None
 
@@ -116,7 +116,7 @@ class Run:
 
     @property
     def cells(self) -> float:
-        return statistics.median(self.cells_)
+        return statistics.median(self.cell_sums)
 
     @property
     def cpu(self) -> float | None:
@@ -167,7 +167,7 @@ def _grade_once(run_: Run, course: Path, unsafe: bool) -> str | None:
         return f"{run_.label}: exited {proc.returncode}\n{(proc.stdout + proc.stderr)[-2000:]}"
     run_.walls.append(wall)
     run_.cpus.append(None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
-    run_.cells_.append(cell_seconds(course))
+    run_.cell_sums.append(cell_seconds(course))
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         rows = gradebook_rows(gb, ASSIGNMENT)
     if run_.rows is not None and rows != run_.rows:

@@ -44,6 +44,8 @@ PRIVATE_ENV = ("COURSE_DB_URL",)
 #: PyTorch and TensorFlow and running a few convolutions then costs ~0.8 CPU-s more (+20 % page
 #: faults, measured here). A kernel gets it only when the grading run asks for it (``env``).
 DASK_ENV = ("MALLOC_TRIM_THRESHOLD_",)
+#: What an nbgrader run in a worker drops from the worker's environment (unless ``env`` sets it).
+DROPPED_ENV = PRIVATE_ENV + DASK_ENV
 
 #: Separates nbgrader's log from what kernels printed, in :attr:`Outcome.log_tail`.
 OUTPUT_MARK = "[kernel and worker output]"
@@ -130,15 +132,15 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         (root / "nbgrader_config.py").write_text(setup.config_text, encoding="utf-8")
         _write_tree(root / setup.source_rel, setup.source_files)
         _write_tree(root / job.submitted_rel, job.files)
+        from nbgrader.api import Gradebook
+
+        from autograder.grading.gradebook_sync import restore_submission, submission_state
+
         db = _private_gradebook()
         try:
             db.write_bytes(setup.template_db)
             db_url = f"sqlite:///{db}"
             if job.prior is not None:
-                from nbgrader.api import Gradebook
-
-                from autograder.grading.gradebook_sync import restore_submission
-
                 with Gradebook(db_url, setup.course_id) as gb:
                     restore_submission(gb, setup.assignment, job.student, job.prior)
 
@@ -148,11 +150,6 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
             ]
             runner = _autograde_in_process if setup.in_process else _autograde_subprocess
             code, log = runner(root, argv, setup.env)
-
-            from nbgrader.api import Gradebook
-
-            from autograder.grading.gradebook_sync import submission_state
-
             with Gradebook(db_url, setup.course_id) as gb:
                 state = submission_state(gb, setup.assignment, job.student)
             autograded = _read_tree(root / job.autograded_rel)
@@ -235,7 +232,7 @@ def _process_state(root: Path, argv: list[str], env: dict[str, str]) -> Iterator
     """
     saved_env, saved_argv, saved_path = dict(os.environ), list(sys.argv), list(sys.path)
     try:
-        for key in PRIVATE_ENV + DASK_ENV:
+        for key in DROPPED_ENV:
             os.environ.pop(key, None)
         os.environ.update(env)
         os.environ["COURSE_ROOT"] = str(root)
@@ -314,7 +311,7 @@ def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str]) -> t
 def _autograde_subprocess(root: Path, argv: list[str], extra_env: dict[str, str]) -> tuple[int, str]:
     """``nbgrader autograde ARGV`` as a child process (full isolation, slower start)."""
     env = dict(os.environ)
-    for key in PRIVATE_ENV + DASK_ENV:
+    for key in DROPPED_ENV:
         env.pop(key, None)
     env.update(extra_env)
     env["COURSE_ROOT"] = str(root)

@@ -149,3 +149,94 @@ def test_nbgrader_validator_uses_the_cache_and_still_rejects(installed):
 def test_invalid_schema_is_still_refused(installed):
     with pytest.raises(jsonschema.SchemaError):
         speedups.validate({}, {"type": 12})
+
+
+# -- deferred IRI parser ---------------------------------------------------------------------
+
+#: Valid and invalid IRIs (RFC 3987), absolute and relative: the stand-in must answer as the
+#: real parser does for each, through jsonschema's format checkers.
+IRIS = [
+    "https://example.org/chemin?q=1#frag", "http://例え.テスト/パス", "urn:isbn:0451450523",
+    "mailto:étudiant@exemple.fr", "//relative/sans-schéma", "pas un iri", "http://[::1]:80/",
+    "http://exa mple.org/", "", "http://example.org/%zz", "ftp://user@host:21/f.txt",
+]
+
+_IRI_PROBE = r"""
+import json, sys
+from autograder.grading import speedups
+deferred = speedups.defer_iri_parser()
+import jsonschema
+from nbgrader.apps.autogradeapp import AutogradeApp  # what a worker's first task imports
+built_on_import = "rfc3987_syntax.syntax_helpers" in sys.modules
+checker = jsonschema.FormatChecker()
+assert {"iri", "iri-reference"} <= set(checker.checkers), sorted(checker.checkers)
+iris = json.loads(sys.argv[1])
+answers = {fmt: [checker.conforms(x, fmt) for x in iris] for fmt in ("iri", "iri-reference")}
+import rfc3987_syntax
+direct = [rfc3987_syntax.is_valid_syntax("iri", x) for x in iris]
+print(json.dumps({"deferred": deferred, "built_on_import": built_on_import, "answers": answers,
+                  "direct": direct, "real_now": "rfc3987_syntax.syntax_helpers" in sys.modules}))
+"""
+
+
+def _iri_probe(**env: str) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _IRI_PROBE, json.dumps(IRIS)], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_iri_parser_is_built_on_first_use_only_with_the_same_answers():
+    deferred, plain = _iri_probe(), _iri_probe(COURSE_NO_SPEEDUPS="1")
+    assert deferred["deferred"] and not deferred["built_on_import"]  # importing nbgrader built nothing
+    assert not plain["deferred"] and plain["built_on_import"]  # the opt-out is jsonschema's own import
+    assert deferred["real_now"]  # the first check loaded the real parser
+    assert deferred["answers"] == plain["answers"]
+    assert deferred["direct"] == plain["direct"] == plain["answers"]["iri"]
+    assert True in plain["answers"]["iri"] and False in plain["answers"]["iri"]  # the samples tell them apart
+
+
+def test_defer_import_forwards_loads_once_and_keeps_failures(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "slowmod.py").write_text(
+        "import builtins\nbuiltins.slowmod_loads = getattr(builtins, 'slowmod_loads', 0) + 1\n"
+        "def f(x, *, k=0):\n    return ('f', x, k)\nCONST = 7\n"
+    )
+    (tmp_path / "brokenmod.py").write_text("raise ImportError('cassé')\ndef f():\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import builtins
+
+    for name in ("slowmod", "brokenmod"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.delattr(builtins, "slowmod_loads", raising=False)
+    try:
+        assert speedups.defer_import("slowmod", ("f",))
+        assert not speedups.defer_import("slowmod", ("f",))  # already in sys.modules
+        from slowmod import f  # what jsonschema does: takes the function, loads nothing
+
+        assert not hasattr(builtins, "slowmod_loads")
+        assert f(1, k=2) == ("f", 1, 2) and builtins.slowmod_loads == 1
+        assert f(3) == ("f", 3, 0) and builtins.slowmod_loads == 1  # loaded once
+        import slowmod
+
+        assert slowmod.CONST == 7 and slowmod.f is not f  # sys.modules now holds the real module
+
+        assert speedups.defer_import("brokenmod", ("f",))
+        from brokenmod import f as broken
+
+        with pytest.raises(ImportError, match="cassé"):
+            broken()
+        with pytest.raises(ImportError, match="cassé"):  # raised again, as a failed import would
+            broken()
+        assert not speedups.defer_import("absent_module_xyz", ("f",))
+        monkeypatch.setenv("COURSE_NO_SPEEDUPS", "1")
+        monkeypatch.delitem(sys.modules, "slowmod")
+        assert not speedups.defer_import("slowmod", ("f",)) and "slowmod" not in sys.modules
+    finally:
+        for name in ("slowmod", "brokenmod"):
+            sys.modules.pop(name, None)

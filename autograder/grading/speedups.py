@@ -1,4 +1,5 @@
-"""Two caches for nbgrader 0.9.6's grading client, installed by nbgrader_config.py.
+"""Two caches for nbgrader 0.9.6's grading client, installed by nbgrader_config.py, and a
+deferred import for every process of ours that loads nbgrader.
 
 Profiled on ``nbgrader autograde`` of m3 notebooks (``cProfile`` with a CPU-time clock), the
 grading client spends ~1.4 CPU-s per notebook outside the kernel; a third of it is waste:
@@ -19,22 +20,38 @@ grading client spends ~1.4 CPU-s per notebook outside the kernel; a third of it 
 
 Scores cannot change: the same queries run on the same database and the same validation on the
 same metadata. ``tests/test_speedups.py`` checks both caches, and the end-to-end tests compare
-gradebooks with plain nbgrader's. ``COURSE_NO_SPEEDUPS=1`` leaves nbgrader untouched.
+gradebooks with plain nbgrader's.
+
+- **The IRI parser** (~1.3 CPU-s per process, plus ~0.6 s at its exit): importing nbgrader
+  imports ``nbformat``, hence ``jsonschema``, whose format checkers import ``rfc3987_syntax``
+  (installed with ``jupyter_events``' ``jsonschema[format-nongpl]``); that module builds a Lark
+  Earley parser of RFC 3987 at import time, for the ``iri`` formats that no notebook or
+  nbgrader schema uses. :func:`defer_iri_parser`, called by ``course`` and by the Dask worker
+  module before they import nbgrader, puts a stand-in in its place: the real module is imported
+  on the first call, which then gets exactly its answer. ``course grade`` pays it neither in the
+  driver nor in a worker's first task.
+
+``COURSE_NO_SPEEDUPS=1`` leaves nbgrader and ``jsonschema`` untouched.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
+import sys
 import threading
 import types
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 #: Engines kept per process (one per gradebook URL; a grading run uses one or two).
 MAX_ENGINES = 8
 
 _lock = threading.Lock()
+_import_lock = threading.Lock()
 _engines: OrderedDict[tuple, Any] = OrderedDict()
 _validators: dict[str, Any] = {}
 
@@ -131,3 +148,60 @@ def uninstall() -> None:
             _, engine = _engines.popitem()
             engine.dispose()
         _validators.clear()
+
+
+#: The module that builds its parser on import, and the functions ``jsonschema`` takes from it.
+IRI_MODULE = ("rfc3987_syntax", ("is_valid_syntax",))
+
+
+def defer_iri_parser() -> bool:
+    """Defer ``rfc3987_syntax``'s import to its first use (see the module docstring)."""
+    name, functions = IRI_MODULE
+    return defer_import(name, functions)
+
+
+def defer_import(name: str, functions: tuple[str, ...]) -> bool:
+    """Put a stand-in for the module ``name`` in ``sys.modules``; the real one loads on first use.
+
+    The stand-in has the listed ``functions``, each importing the real module on its first call
+    and returning what the real function returns; any other public attribute loads it too.
+    Nothing happens (False) when ``COURSE_NO_SPEEDUPS=1``, when the module is already imported
+    or when it is not installed. If the real import fails, the stand-in stays and the error is
+    raised to the caller, as the import itself would have raised it.
+    """
+    if os.environ.get("COURSE_NO_SPEEDUPS") == "1" or name in sys.modules or "." in name:
+        return False
+    if importlib.util.find_spec(name) is None:
+        return False
+    stand_in = types.ModuleType(name, f"Stand-in for {name}, imported on first use (autograder.grading.speedups).")
+    real: list[types.ModuleType] = []
+
+    def load() -> types.ModuleType:
+        with _import_lock:
+            if not real:
+                if sys.modules.get(name) is stand_in:
+                    del sys.modules[name]
+                try:
+                    real.append(importlib.import_module(name))
+                except BaseException:
+                    sys.modules.setdefault(name, stand_in)
+                    raise
+        return real[0]
+
+    def forward(function: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return getattr(load(), function)(*args, **kwargs)
+
+        call.__name__ = call.__qualname__ = function
+        return call
+
+    def module_getattr(attr: str) -> Any:
+        if attr.startswith("__"):  # the import system probes __path__ and the like: not a use
+            raise AttributeError(attr)
+        return getattr(load(), attr)
+
+    for function in functions:
+        setattr(stand_in, function, forward(function))
+    stand_in.__getattr__ = module_getattr  # type: ignore[method-assign]  # PEP 562
+    sys.modules[name] = stand_in
+    return True

@@ -73,6 +73,32 @@ def test_kernel_of_another_setting_or_dead_is_not_used(tmp_path):
         kernel_pool.discard_ahead()
 
 
+def test_limit_ahead_counts_the_kernels_still_wanted(tmp_path):
+    """A worker's last submission: kernels ahead for its own notebooks only, none after."""
+    _km.base = tmp_path / "private"
+    taken = []
+    try:
+        kernel_pool.limit_ahead(1)  # a last submission of 2 notebooks
+        taken.append(kernel_pool.take(_km, [], KEY))
+        ahead = kernel_pool._ahead
+        assert ahead is not None  # for its second notebook
+        taken.append(kernel_pool.take(_km, [], KEY))
+        assert taken[-1] is ahead and kernel_pool._ahead is None  # none after its last notebook
+        taken.append(kernel_pool.take(_km, [], KEY))  # a wrong count: still a kernel, started now
+        assert taken[-1].alive() and kernel_pool._ahead is None
+        kernel_pool.limit_ahead(0)
+        taken.append(kernel_pool.take(_km, [], KEY))
+        assert kernel_pool._ahead is None
+        kernel_pool.limit_ahead(None)  # the next run: ahead again
+        taken.append(kernel_pool.take(_km, [], KEY))
+        assert kernel_pool._ahead is not None
+    finally:
+        kernel_pool.limit_ahead(None)
+        for kernel in taken:
+            kernel.discard()
+        kernel_pool.discard_ahead()
+
+
 def test_stage_copies_regular_files_only(tmp_path):
     src, dst = tmp_path / "autograded", tmp_path / "work"
     (src / "data").mkdir(parents=True)

@@ -125,6 +125,54 @@ def test_nbgrader_run_drops_the_worker_only_environment(monkeypatch, tmp_path):
 # ---- LocalCluster -------------------------------------------------------------------------
 
 
+def _which_is_last(job, setup):
+    from autograder.grading.worker import Outcome
+
+    return Outcome(job.student, "failed", f"last={job.last}")
+
+
+def test_only_the_final_submission_handed_out_is_marked_last():
+    """The driver marks the submission after which none is left (no kernel ahead after it)."""
+    jobs = [Job(f"s{i}", {}, f"submitted/s{i}/m", f"autograded/s{i}/m", None, "d") for i in range(5)]
+    setup = GradingSetup("m", "c", "", {}, "source/m", b"", "digest")
+    seen: dict[str, str] = {}
+    with parallel.dask_client(workers=2) as (client, _):
+        parallel._run(client, jobs, setup, _which_is_last, 0, lambda job, out: seen.__setitem__(job.student, out.reason))
+    assert seen == {f"s{i}": f"last={i == 4}" for i in range(5)}
+
+
+def test_last_submission_starts_no_kernel_after_its_notebooks(graded, tmp_path):
+    """In a worker: a kernel ahead after an ordinary submission, none after the last one."""
+    from nbgrader.api import Gradebook
+
+    from autograder.grading import gradebook_sync, kernel_pool
+
+    course = gc.fresh_copy(graded, tmp_path / "course")
+    settings = parallel.course_settings(course)
+    with Gradebook(settings.db_url, settings.course_id) as gb:
+        definition = gradebook_sync.assignment_definition(gb, gc.ASSIGNMENT)
+        setup = parallel._setup(settings, gc.ASSIGNMENT, definition, gradebook_sync.alembic_version(gb), True,
+                                parallel.kernel_threads_env(1, None))
+    assert setup.notebooks == (gc.NOTEBOOK,)
+
+    def job(student: str, last: bool) -> Job:
+        folder = settings.folder("submitted", student, gc.ASSIGNMENT)
+        files = parallel.read_files(folder, settings.ignore)
+        dest = settings.folder("autograded", student, gc.ASSIGNMENT)
+        return Job(student, files, settings.rel(folder), settings.rel(dest), None, digest_files(files), last=last)
+
+    try:
+        first = grade_submission(job("ada", last=False), setup)
+        assert first.status == "graded" and kernel_pool._ahead is not None
+        last = grade_submission(job("ben", last=True), setup)
+        assert last.status == "graded" and kernel_pool._ahead is None
+        assert kernel_pool._budget is None  # the limit ends with the submission
+        again = grade_submission(job("ada", last=False), setup)
+        assert again.state == first.state and kernel_pool._ahead is not None
+    finally:
+        kernel_pool.discard_ahead()
+
+
 def test_two_local_workers_equal_serial_nbgrader(graded, tmp_path):
     course = gc.fresh_copy(graded, tmp_path / "course")
     proc = gc.course_cli("grade", gc.ASSIGNMENT, "--course", str(course), "--workers", "2")

@@ -74,6 +74,8 @@ class Kernel:
 
 
 _ahead: Kernel | None = None
+#: How many more kernels may be started ahead; None: no limit (see :func:`limit_ahead`).
+_budget: int | None = None
 
 
 def _discard_at_exit() -> None:
@@ -138,18 +140,34 @@ def launch_key(kernel_name: str, extra_arguments: list[str], manager_class: type
 
 def take(make_km: t.Callable[[], t.Any], extra_arguments: list[str], key: tuple) -> Kernel:
     """The kernel started ahead for ``key`` if alive, else a new one; then start the next."""
-    global _ahead
+    global _ahead, _budget
     kernel, _ahead = _ahead, None
     if kernel is not None and (kernel.key != key or not kernel.alive()):
         kernel.discard()
         kernel = None
     if kernel is None:
         kernel = launch(make_km, extra_arguments, key)
-    try:
-        _ahead = launch(make_km, extra_arguments, key)
-    except Exception:  # noqa: BLE001 - no kernel ahead: the next notebook starts its own
-        _ahead = None
+    if _budget is None or _budget > 0:
+        try:
+            _ahead = launch(make_km, extra_arguments, key)
+        except Exception:  # noqa: BLE001 - no kernel ahead: the next notebook starts its own
+            _ahead = None
+        else:
+            if _budget is not None:
+                _budget -= 1
     return kernel
+
+
+def limit_ahead(count: int | None) -> None:
+    """Start at most ``count`` more kernels ahead from now on (None: no limit).
+
+    A ``course grade`` worker given its last submission of a run sets the number of notebooks
+    left after the first one: a kernel started after the last notebook would never be used, and
+    its boot (~0.6 CPU-s) would slow the submissions still running on the other cores. A wrong
+    count costs time, never a grade: a notebook without a kernel ahead starts its own.
+    """
+    global _budget
+    _budget = None if count is None else max(0, count)
 
 
 def discard_ahead() -> None:

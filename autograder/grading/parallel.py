@@ -25,6 +25,7 @@ on an external cluster the retry count after a worker death is the scheduler's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import glob
 import logging
@@ -423,6 +424,7 @@ def _setup(settings: CourseSettings, assignment: str, definition: dict, version:
         code=code,
         in_process=in_process,
         env=dict(env),
+        notebooks=tuple(nb["name"] for nb in definition["notebooks"]),
     )
 
 
@@ -453,6 +455,8 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
             capacity = 1
         while pending and len(running) < capacity:
             job = pending.pop(0)
+            if not pending:  # no submission after it: no kernel ahead after its notebooks
+                job = dataclasses.replace(job, last=True)
             fut = client.submit(task, job, shared, key=f"grade-{job.student}-{uuid.uuid4().hex[:8]}",
                                 pure=False, retries=retries)
             running[fut] = job

@@ -82,6 +82,8 @@ class GradingSetup:
     in_process: bool = True
     #: environment variables set for the nbgrader run (e.g. ``COURSE_UNSAFE``), on any worker.
     env: dict[str, str] = field(default_factory=dict)
+    #: the assignment's notebooks (how many kernels a submission uses).
+    notebooks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class Job:
     #: the submission's rows already in the gradebook (``submission_state(manual=True)``).
     prior: dict[str, Any] | None
     digest: str
+    #: no submission is left to hand out after this one: the worker starts no kernel ahead
+    #: beyond this submission's notebooks (:func:`autograder.grading.kernel_pool.limit_ahead`).
+    last: bool = False
 
 
 @dataclass
@@ -155,7 +160,8 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
                 f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url={db_url}",
             ]
             runner = _autograde_in_process if setup.in_process else _autograde_subprocess
-            code, log = runner(root, argv, setup.env)
+            ahead = len(setup.notebooks) - 1 if job.last and setup.notebooks else None
+            code, log = runner(root, argv, setup.env, ahead)
             with Gradebook(db_url, setup.course_id) as gb:
                 state = submission_state(gb, setup.assignment, job.student)
             autograded = _read_tree(root / job.autograded_rel)
@@ -280,15 +286,21 @@ def _captured_fds(sink: io.StringIO) -> Iterator[None]:
                 sink.write(f"\n{OUTPUT_MARK}\n" + text[-20000:])
 
 
-def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """``nbgrader autograde ARGV`` inside this process, its log captured; returns (exit code, log)."""
+def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str], ahead: int | None = None) -> tuple[int, str]:
+    """``nbgrader autograde ARGV`` inside this process, its log captured; returns (exit code, log).
+
+    ``ahead``: kernels it may start ahead for notebooks after the first (None: no limit).
+    """
     from nbgrader.apps.autogradeapp import AutogradeApp
+
+    from autograder.grading import kernel_pool
 
     buf = io.StringIO()
     handler = logging.StreamHandler(buf)
     handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] %(message)s"))
     handler.setLevel(logging.INFO)
     with _RUN_LOCK, _process_state(root, argv, env), _captured_fds(buf):
+        kernel_pool.limit_ahead(ahead)
         app = AutogradeApp.instance()  # the singleton, as `nbgrader autograde` has (hooks look it up)
         saved = (list(app.log.handlers), app.log.propagate)
         app.log.handlers[:] = [handler]
@@ -311,11 +323,12 @@ def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str]) -> t
         finally:
             app.log.handlers[:], app.log.propagate = saved
             AutogradeApp.clear_instance()
+            kernel_pool.limit_ahead(None)
     return code, buf.getvalue()
 
 
-def _autograde_subprocess(root: Path, argv: list[str], extra_env: dict[str, str]) -> tuple[int, str]:
-    """``nbgrader autograde ARGV`` as a child process (full isolation, slower start)."""
+def _autograde_subprocess(root: Path, argv: list[str], extra_env: dict[str, str], ahead: int | None = None) -> tuple[int, str]:
+    """``nbgrader autograde ARGV`` as a child process (full isolation, slower start; ``ahead`` unused)."""
     env = dict(os.environ)
     for key in DROPPED_ENV:
         env.pop(key, None)

@@ -125,6 +125,20 @@ def test_nbgrader_run_drops_the_worker_only_environment(monkeypatch, tmp_path):
 # ---- LocalCluster -------------------------------------------------------------------------
 
 
+def test_regrade_starts_the_longest_submissions_first():
+    jobs = [Job(s, {}, f"submitted/{s}/m", f"autograded/{s}/m", None, "d") for s in ("a", "b", "c", "d", "e")]
+    latest = {
+        "a": {"status": "graded", "duration_s": 2.0},
+        "b": {"status": "graded", "duration_s": 9.5},
+        "c": {"status": "failed", "duration_s": 99.0},  # a failure's duration says nothing
+        "e": {"status": "graded", "duration_s": 7},
+    }
+    # known: b 9.5, e 7, a 2 (median 7); c and d count as 7, after e (ties keep their order)
+    assert [j.student for j in parallel.longest_first(jobs, latest)] == ["b", "c", "d", "e", "a"]
+    assert parallel.longest_first(jobs, {}) == jobs  # first grading: the order is kept
+    assert parallel.longest_first(jobs, {"a": {"status": "graded", "duration_s": "?"}}) == jobs
+
+
 def _which_is_last(job, setup):
     from autograder.grading.worker import Outcome
 

@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -339,6 +340,7 @@ def grade(
                 report.submissions[student] = SubmissionReport(student, "skipped", "already graded, unchanged")
                 continue
             jobs.append(Job(student, files, settings.rel(folder), settings.rel(dest), prior, digest))
+        jobs = longest_first(jobs, latest)
 
         gb.db.commit()  # end the read transaction: nothing stays locked while workers grade
         skipped = len(report.submissions)
@@ -364,6 +366,26 @@ def grade(
             ))
     report.wall_s = time.monotonic() - started
     return report
+
+
+def longest_first(jobs: list[Job], latest: dict[str, dict[str, Any]]) -> list[Job]:
+    """``jobs`` in decreasing order of their last grading's duration (the ledger's), ties in order.
+
+    On a regrade, the long submissions start first and the short ones fill the gaps at the end,
+    so no worker idles long while the last submission runs (longest-processing-time-first).
+    A submission never graded counts as the median known duration; with none known (a first
+    grading), the order is unchanged.
+    """
+    known = {
+        job.student: float(rec["duration_s"])
+        for job in jobs
+        if isinstance((rec := latest.get(job.student)), dict) and isinstance(rec.get("duration_s"), int | float)
+        and rec.get("status") == "graded"
+    }
+    if not known:
+        return list(jobs)
+    typical = statistics.median(known.values())
+    return sorted(jobs, key=lambda job: -known.get(job.student, typical))
 
 
 def _safe_url(url: str) -> str:

@@ -170,6 +170,16 @@ def limit_ahead(count: int | None) -> None:
     _budget = None if count is None else max(0, count)
 
 
+@contextlib.contextmanager
+def ahead_limit(count: int | None) -> t.Iterator[None]:
+    """:func:`limit_ahead` for the duration of the block; no limit afterwards, whatever happens."""
+    limit_ahead(count)
+    try:
+        yield
+    finally:
+        limit_ahead(None)
+
+
 def discard_ahead() -> None:
     """Kill the kernel started ahead, if any (tests, end of a run)."""
     global _ahead

@@ -165,8 +165,8 @@ def defer_import(name: str, functions: tuple[str, ...]) -> bool:
 
     The stand-in has the listed ``functions``, each importing the real module on its first call
     and returning what the real function returns; any other public attribute loads it too.
-    Nothing happens (False) when ``COURSE_NO_SPEEDUPS=1``, when the module is already imported
-    or when it is not installed. If the real import fails, the stand-in stays and the error is
+    Nothing happens (False) when ``COURSE_NO_SPEEDUPS=1``, when the module is already imported,
+    when it is not installed or when it is a submodule (its package would be imported anyway). If the real import fails, the stand-in stays and the error is
     raised to the caller, as the import itself would have raised it.
     """
     if os.environ.get("COURSE_NO_SPEEDUPS") == "1" or name in sys.modules or "." in name:

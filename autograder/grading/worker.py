@@ -299,8 +299,7 @@ def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str], ahea
     handler = logging.StreamHandler(buf)
     handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] %(message)s"))
     handler.setLevel(logging.INFO)
-    with _RUN_LOCK, _process_state(root, argv, env), _captured_fds(buf):
-        kernel_pool.limit_ahead(ahead)
+    with _RUN_LOCK, _process_state(root, argv, env), _captured_fds(buf), kernel_pool.ahead_limit(ahead):
         app = AutogradeApp.instance()  # the singleton, as `nbgrader autograde` has (hooks look it up)
         saved = (list(app.log.handlers), app.log.propagate)
         app.log.handlers[:] = [handler]
@@ -323,7 +322,6 @@ def _autograde_in_process(root: Path, argv: list[str], env: dict[str, str], ahea
         finally:
             app.log.handlers[:], app.log.propagate = saved
             AutogradeApp.clear_instance()
-            kernel_pool.limit_ahead(None)
     return code, buf.getvalue()
 
 

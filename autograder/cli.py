@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "feedback": ("autograder.commands.feedback", "per-student HTML feedback, without hidden tests or solutions"),
     "report": ("autograder.commands.report", "HTML class report: score distributions, failure codes, flags"),
     "export": ("autograder.commands.export", "CSV of nbgrader's export and a Moodle grade-import CSV"),
-    "bench": ("autograder.commands.bench", "benchmark: serial nbgrader vs `course grade` on 1 and 2 workers"),
+    "bench": ("autograder.commands.bench", "benchmarks: serial nbgrader vs `course grade` on 1 and 2 workers; an idle cluster's CPU"),
 }
 
 

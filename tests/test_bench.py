@@ -82,3 +82,17 @@ def test_bench_grading_refuses_bad_runs_or_rounds(args, message):
     )
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+def test_bench_cluster_prints_the_idle_cpu_of_both_settings():
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "bench", "cluster", "--workers", "1", "--seconds", "1"],
+        env=pipeline.env_with_venv(), capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, (out + proc.stderr)[-3000:]
+    for label in ("Dask's defaults", "course (QUIET_CLUSTER)"):
+        row = re.search(rf"^{re.escape(label)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+        assert row, f"no figures for {label!r}:\n{out}"
+        driver, workers, total = map(float, row.groups())
+        assert total == pytest.approx(driver + workers, abs=0.15)

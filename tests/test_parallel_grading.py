@@ -125,6 +125,25 @@ def test_nbgrader_run_drops_the_worker_only_environment(monkeypatch, tmp_path):
 # ---- LocalCluster -------------------------------------------------------------------------
 
 
+def _config_values(keys):
+    import dask
+
+    return {key: dask.config.get(key) for key in keys}
+
+
+def test_embedded_cluster_runs_without_dashboard_monitors():
+    """The workers and the scheduler run with QUIET_CLUSTER; Dask's defaults differ on each key."""
+    keys = list(parallel.QUIET_CLUSTER)
+    with parallel.dask_client(1) as (client, _):
+        (worker,) = client.run(_config_values, keys).values()
+        scheduler = client.run_on_scheduler(_config_values, keys)
+        assert not client.run_on_scheduler(lambda dask_scheduler: "stealing" in dask_scheduler.extensions)
+    assert worker == scheduler == parallel.QUIET_CLUSTER
+    with parallel.dask_client(1, quiet=False) as (client, _):
+        (worker,) = client.run(_config_values, keys).values()
+    assert all(worker[key] != value for key, value in parallel.QUIET_CLUSTER.items()), worker
+
+
 def test_regrade_starts_the_longest_submissions_first():
     jobs = [Job(s, {}, f"submitted/{s}/m", f"autograded/{s}/m", None, "d") for s in ("a", "b", "c", "d", "e")]
     latest = {

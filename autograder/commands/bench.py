@@ -1,5 +1,8 @@
 """`course bench grading`: serial nbgrader vs `course grade` on the same generated class.
 
+(`course bench cluster` prints the CPU an idle embedded Dask cluster burns, with Dask's default
+monitors and with the course's ``QUIET_CLUSTER`` settings: CPU that cells being graded lose.)
+
 Builds a course folder with N generated submissions of m3-fundamentals/convolution (full
 marks, untouched, mutants, half done, in turn), then grades a copy of it per run:
 serial ``nbgrader autograde`` (the reference), ``course grade --workers 1`` and
@@ -134,7 +137,9 @@ RUNS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["grading"], help="what to benchmark")
+    parser.add_argument("what", choices=["grading", "cluster"],
+                        help="grading: serial nbgrader vs course grade; cluster: the CPU an idle embedded "
+                             "Dask cluster burns, Dask's defaults vs the course's settings")
     parser.add_argument("--submissions", type=int, default=20, help="generated submissions (default 20)")
     parser.add_argument("--runs", default=",".join(RUNS),
                         help=f"comma-separated runs among {', '.join(RUNS)} (default: all; serial always runs)")
@@ -142,6 +147,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repeat the runs, interleaved, and report medians (default 1; the host's load drifts)")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     parser.add_argument("--unsafe", action="store_true", help="pass --unsafe to course grade (no sandbox here)")
+    parser.add_argument("--workers", type=int, default=2, help="cluster: worker processes (default 2)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="cluster: idle seconds measured (default 20)")
 
 
 def _grade_once(run_: Run, course: Path, unsafe: bool) -> str | None:
@@ -176,8 +183,58 @@ def _grade_once(run_: Run, course: Path, unsafe: bool) -> str | None:
     return None
 
 
+def process_tree_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of this process and each of its descendants, by pid."""
+    import psutil
+
+    me = psutil.Process()
+    out: dict[int, float] = {}
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:  # exited meanwhile
+            continue
+        out[proc.pid] = times.user + times.system
+    return out
+
+
+def idle_cluster_cpu(workers: int, seconds: float, quiet: bool) -> tuple[float, float]:
+    """Share of one core that an idle embedded cluster burns: (driver process, worker processes).
+
+    The driver holds the scheduler and the nannies; the workers are its child processes. Measured
+    over ``seconds`` once the cluster has settled, without any task.
+    """
+    from autograder.grading.parallel import dask_client
+
+    with dask_client(workers, quiet=quiet):
+        time.sleep(5.0)  # let the workers finish starting
+        before, start = process_tree_cpu(), time.monotonic()
+        time.sleep(seconds)
+        after, elapsed = process_tree_cpu(), time.monotonic() - start
+    spent = {pid: cpu - before.get(pid, 0.0) for pid, cpu in after.items()}
+    driver = spent.pop(os.getpid(), 0.0)
+    return 100 * driver / elapsed, 100 * sum(spent.values()) / elapsed
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    from autograder.cli import UsageError
+
+    if args.workers < 1 or args.seconds <= 0:
+        raise UsageError("--workers must be at least 1 and --seconds positive")
+    print(f"course bench cluster: an idle embedded cluster of {args.workers} worker(s), {args.seconds:g} s each, "
+          f"load average {_load()} (shared machine: figures vary with other users' load)", flush=True)
+    print(f"{'settings':<22} {'driver %':>9} {'workers %':>10} {'total % of a core':>18}")
+    for label, quiet in (("Dask's defaults", False), ("course (QUIET_CLUSTER)", True)):
+        driver, workers = idle_cluster_cpu(args.workers, args.seconds, quiet)
+        print(f"{label:<22} {driver:9.1f} {workers:10.1f} {driver + workers:18.1f}", flush=True)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from autograder.cli import UsageError
+
+    if args.what == "cluster":
+        return run_cluster(args)
 
     if args.submissions < 2:
         raise UsageError("--submissions must be at least 2")

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import cloudpickle
@@ -137,7 +138,8 @@ def test_embedded_cluster_runs_without_dashboard_monitors():
     with parallel.dask_client(1) as (client, _):
         (worker,) = client.run(_config_values, keys).values()
         scheduler = client.run_on_scheduler(_config_values, keys)
-        assert not client.run_on_scheduler(lambda dask_scheduler: "stealing" in dask_scheduler.extensions)
+        # Stealing stays: without it the second worker's first submission waits behind the first's.
+        assert client.run_on_scheduler(lambda dask_scheduler: "stealing" in dask_scheduler.extensions)
     assert worker == scheduler == parallel.QUIET_CLUSTER
     with parallel.dask_client(1, quiet=False) as (client, _):
         (worker,) = client.run(_config_values, keys).values()
@@ -225,6 +227,10 @@ def test_two_local_workers_equal_serial_nbgrader(graded, tmp_path):
     assert ada["status"] == "graded" and ada["notebooks"][gc.NOTEBOOK]["score"] == 12.0
     assert ada["notebooks"][gc.NOTEBOOK]["cell_time_s"] > 0
     assert len({r["worker"] for r in records}) == 2  # both workers took submissions
+    # ... from the start: the first two submissions ran on different workers (the second worker
+    # got one by work stealing, not after the first worker's queue: the setup lives there).
+    first, second = sorted(records, key=lambda r: datetime.fromisoformat(r["time"]).timestamp() - r["duration_s"])[:2]
+    assert first["worker"] != second["worker"], records
 
     # re-run: nothing to do
     again = gc.course_cli("grade", gc.ASSIGNMENT, "--course", str(course), "--workers", "2")

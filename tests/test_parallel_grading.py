@@ -10,6 +10,7 @@ is killed, and a real Dask scheduler with two workers started as separate proces
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -164,6 +165,58 @@ def _which_is_last(job, setup):
     from autograder.grading.worker import Outcome
 
     return Outcome(job.student, "failed", f"last={job.last}")
+
+
+def test_free_worker_is_one_with_a_thread_no_task_was_sent_to():
+    threads = {"tcp://a": 1, "tcp://b": 2}
+    assert parallel.free_worker(threads, []) == "tcp://a"
+    assert parallel.free_worker(threads, ["tcp://a"]) == "tcp://b"
+    assert parallel.free_worker(threads, ["tcp://b"]) == "tcp://a"  # the least loaded first
+    assert parallel.free_worker(threads, ["tcp://a", "tcp://b"]) == "tcp://b"
+    assert parallel.free_worker(threads, ["tcp://a", "tcp://b", "tcp://b"]) is None
+    assert parallel.free_worker({}, []) is None  # scheduler unreachable: no preference
+    assert parallel.free_worker(threads, ["tcp://gone"]) == "tcp://a"  # a task sent to a dead worker
+
+
+def _notebook(*sources, cell_type="code"):
+    return json.dumps({"cells": [{"cell_type": cell_type, "source": src, "metadata": {}} for src in sources]}).encode()
+
+
+STUB = "# VOTRE CODE ICI\nraise NotImplementedError()"
+
+
+def test_untouched_answers_counts_code_cells_still_holding_the_stub():
+    files = {
+        "a.ipynb": _notebook(
+            ["def f(x):\n", "    # VOTRE CODE ICI\n", "    raise NotImplementedError()"],  # indented, as a list
+            "def g(x):\n    raise NotImplementedError()",  # comment deleted: still untouched
+            "def h(x):\n    return x  # raise NotImplementedError() was here",  # answered
+            "raise NotImplementedError('not mine')",  # another line
+        ),
+        "b.ipynb": _notebook(STUB, cell_type="markdown"),  # not code
+        "c.ipynb": b"{not json",  # unreadable: counts 0
+        "data/stub.py": STUB.encode(),  # not a notebook
+        "d.ipynb": _notebook(STUB),
+    }
+    assert parallel.untouched_answers(files, STUB) == 3
+    assert parallel.untouched_answers(files, "# only a comment") == 0
+    assert parallel.untouched_answers({"e.ipynb": b'{"cells": 3}'}, STUB) == 0
+
+
+def test_first_grading_hands_out_untouched_answers_last():
+    def job(student, untouched, answered):
+        files = {"m.ipynb": _notebook(*[STUB] * untouched, *["x = 1"] * answered)}
+        return Job(student, files, f"submitted/{student}/m", f"autograded/{student}/m", None, "d")
+
+    jobs = [job("blank", 5, 0), job("done", 0, 5), job("half", 3, 2), job("done2", 0, 5)]
+    order = [j.student for j in parallel.longest_first(jobs, {}, STUB)]
+    assert order == ["done", "done2", "half", "blank"]
+    assert parallel.longest_first(jobs, {}, "") == jobs  # no stub known: the order is kept
+    # a known duration wins over the stub count; done2 counts as the median (10), like half: the
+    # stub count breaks that tie
+    latest = {"blank": {"status": "graded", "duration_s": 30.0}, "done": {"status": "graded", "duration_s": 1.0},
+              "half": {"status": "graded", "duration_s": 10.0}}
+    assert [j.student for j in parallel.longest_first(jobs, latest, STUB)] == ["blank", "done2", "half", "done"]
 
 
 def test_only_the_final_submission_handed_out_is_marked_last():

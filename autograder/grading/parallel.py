@@ -24,10 +24,12 @@ on an external cluster the retry count after a worker death is the scheduler's
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import fcntl
 import glob
+import json
 import logging
 import os
 import re
@@ -37,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,8 @@ class CourseSettings:
     config_text: str
     ignore: list[str]
     coursedir: Any  # nbgrader.coursedir.CourseDirectory
+    #: what ClearSolutions puts in place of a Python solution in the release (nbgrader's ``code_stub``).
+    code_stub: str = ""
 
     def folder(self, step: str, student: str, assignment: str) -> Path:
         """``<root>/<step>/<student>/<assignment>`` in the course's directory structure."""
@@ -80,6 +84,7 @@ class CourseSettings:
 def course_settings(course: Path) -> CourseSettings:
     """Load the course config exactly as ``nbgrader`` run from ``course`` would."""
     from nbgrader.apps.baseapp import NbGrader
+    from nbgrader.preprocessors import ClearSolutions
 
     course = Path(course).resolve()
     path_before = list(sys.path)
@@ -97,6 +102,7 @@ def course_settings(course: Path) -> CourseSettings:
                 config_text=(course / "nbgrader_config.py").read_text(encoding="utf-8"),
                 ignore=list(cd.ignore),
                 coursedir=cd,
+                code_stub=ClearSolutions(config=app.config).code_stub.get("python", ""),
             )
             NbGrader.clear_instance()
     finally:
@@ -358,7 +364,7 @@ def grade(
                 report.submissions[student] = SubmissionReport(student, "skipped", "already graded, unchanged")
                 continue
             jobs.append(Job(student, files, settings.rel(folder), settings.rel(dest), prior, digest))
-        jobs = longest_first(jobs, latest)
+        jobs = longest_first(jobs, latest, settings.code_stub)
 
         gb.db.commit()  # end the read transaction: nothing stays locked while workers grade
         skipped = len(report.submissions)
@@ -386,13 +392,14 @@ def grade(
     return report
 
 
-def longest_first(jobs: list[Job], latest: dict[str, dict[str, Any]]) -> list[Job]:
-    """``jobs`` in decreasing order of their last grading's duration (the ledger's), ties in order.
+def longest_first(jobs: list[Job], latest: dict[str, dict[str, Any]], code_stub: str = "") -> list[Job]:
+    """``jobs`` with the longest to grade first (longest-processing-time-first), ties in order.
 
-    On a regrade, the long submissions start first and the short ones fill the gaps at the end,
-    so no worker idles long while the last submission runs (longest-processing-time-first).
-    A submission never graded counts as the median known duration; with none known (a first
-    grading), the order is unchanged.
+    The long submissions start first and the short ones fill the gaps at the end, so no worker
+    idles long while the last submission runs. How long: the last grading's duration in the
+    ledger; a submission never graded counts as the median known duration. Among equals (all of
+    them on a first grading), those with fewer answers left as the release's ``code_stub``
+    (:func:`untouched_answers`) come first: a stub raises at once, its tests fail fast.
     """
     known = {
         job.student: float(rec["duration_s"])
@@ -400,10 +407,38 @@ def longest_first(jobs: list[Job], latest: dict[str, dict[str, Any]]) -> list[Jo
         if isinstance((rec := latest.get(job.student)), dict) and isinstance(rec.get("duration_s"), int | float)
         and rec.get("status") == "graded"
     }
-    if not known:
-        return list(jobs)
-    typical = statistics.median(known.values())
-    return sorted(jobs, key=lambda job: -known.get(job.student, typical))
+    typical = statistics.median(known.values()) if known else 0.0
+    untouched = {job.student: untouched_answers(job.files, code_stub) for job in jobs} if code_stub else {}
+    return sorted(jobs, key=lambda job: (-known.get(job.student, typical), untouched.get(job.student, 0)))
+
+
+def untouched_answers(files: dict[str, bytes], code_stub: str) -> int:
+    """Code cells of the notebooks in ``files`` that still hold every code line of ``code_stub``.
+
+    nbgrader's ClearSolutions puts the stub (``raise NotImplementedError()`` and a comment) in
+    place of each solution; its comment lines are ignored (students delete them). An unreadable
+    notebook counts 0 (it is graded fast anyway).
+    """
+    lines = {ln.strip() for ln in code_stub.splitlines()} - {""}
+    lines = {ln for ln in lines if not ln.startswith("#")}
+    if not lines:
+        return 0
+    count = 0
+    for rel, content in files.items():
+        if not rel.endswith(".ipynb"):
+            continue
+        try:
+            cells = json.loads(content).get("cells", [])
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            continue
+        for cell in cells if isinstance(cells, list) else []:
+            if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+                continue
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else str(source)
+            if lines <= {ln.strip() for ln in source.splitlines()}:
+                count += 1
+    return count
 
 
 def _safe_url(url: str) -> str:
@@ -486,26 +521,37 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
     shared = client.submit(_identity, setup, key=f"grading-setup-{uuid.uuid4().hex[:8]}", pure=False)
     pending = list(jobs)
     running: dict[Any, Job] = {}
+    #: the worker each running task was sent to (a preference: another takes it if that one dies).
+    targets: dict[Any, str] = {}
     stream = as_completed()
 
     def top_up() -> None:
         try:
-            capacity = max(1, sum(client.nthreads().values()))
+            threads = client.nthreads()
         except Exception:  # scheduler briefly unreachable: keep what is in flight
-            capacity = 1
+            threads = {}
+        capacity = max(1, sum(threads.values()))
         while pending and len(running) < capacity:
             job = pending.pop(0)
             if not pending:  # no submission after it: no kernel ahead after its notebooks
                 job = dataclasses.replace(job, last=True)
+            # Left to itself, the scheduler puts a task beside the setup it reads, i.e. on the
+            # worker that holds it, and the others get theirs only by stealing (~0.7 s each at
+            # the start). Name a free worker instead, loosely (any other may still run it).
+            target = free_worker(threads, targets.values())
             fut = client.submit(task, job, shared, key=f"grade-{job.student}-{uuid.uuid4().hex[:8]}",
-                                pure=False, retries=retries)
+                                pure=False, retries=retries, workers=[target] if target else None,
+                                allow_other_workers=True)
             running[fut] = job
+            if target:
+                targets[fut] = target
             stream.add(fut)
 
     top_up()
     try:
         for fut in stream:
             job = running.pop(fut)
+            targets.pop(fut, None)
             try:
                 outcome = fut.result()
             except KilledWorker as exc:
@@ -523,6 +569,13 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
         for fut in running:
             fut.cancel()
         shared.cancel()
+
+
+def free_worker(threads: dict[str, int], busy: Iterable[str]) -> str | None:
+    """A worker of ``threads`` (address → threads) with a thread that no task in ``busy`` targets."""
+    load = collections.Counter(busy)
+    free = [address for address, n in threads.items() if load[address] < n]
+    return min(free, key=lambda address: load[address]) if free else None
 
 
 def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSetup, definition: dict,

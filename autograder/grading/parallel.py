@@ -199,11 +199,11 @@ class Progress:
 #: Dask settings of the embedded cluster. Its monitors serve a dashboard it does not have, and
 #: each wakes every process many times a second: the statistical profiler samples the grading
 #: thread every 10 ms (~0.3 CPU-s per notebook measured here); the event-loop tick (20 ms), memory
-#: monitors (100 ms) and system monitor (500 ms) kept an idle 2-worker cluster at 7-9 % of a core,
+#: monitors (100 ms) and system monitor (500 ms) kept an idle 2-worker cluster at 7-14 % of a core,
 #: 1.6-2.2 % with these values (``course bench cluster``): CPU the cells being graded do not get.
 #: Work stealing stays on: the scheduler places a task beside the data it reads (the run's setup,
-#: held at first by one worker), so the second worker gets its first submission only by stealing
-#: it (without, it waited for the first worker's queue: 2 workers graded at 1.4x instead of 1.7x).
+#: held at first by one worker). Without stealing, and before :func:`_run` named a free worker
+#: for each task, the other worker waited for the first one's queue (1.4x serial instead of 1.7x).
 QUIET_CLUSTER = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "500ms",

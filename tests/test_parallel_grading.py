@@ -173,6 +173,7 @@ def test_free_worker_is_one_with_a_thread_no_task_was_sent_to():
     assert parallel.free_worker(threads, ["tcp://a"]) == "tcp://b"
     assert parallel.free_worker(threads, ["tcp://b"]) == "tcp://a"  # the least loaded first
     assert parallel.free_worker(threads, ["tcp://a", "tcp://b"]) == "tcp://b"
+    assert parallel.free_worker({"tcp://a": 2, "tcp://b": 2}, ["tcp://a"]) == "tcp://b"  # not just the first free
     assert parallel.free_worker(threads, ["tcp://a", "tcp://b", "tcp://b"]) is None
     assert parallel.free_worker({}, []) is None  # scheduler unreachable: no preference
     assert parallel.free_worker(threads, ["tcp://gone"]) == "tcp://a"  # a task sent to a dead worker
@@ -280,8 +281,8 @@ def test_two_local_workers_equal_serial_nbgrader(graded, tmp_path):
     assert ada["status"] == "graded" and ada["notebooks"][gc.NOTEBOOK]["score"] == 12.0
     assert ada["notebooks"][gc.NOTEBOOK]["cell_time_s"] > 0
     assert len({r["worker"] for r in records}) == 2  # both workers took submissions
-    # ... from the start: the first two submissions ran on different workers (the second worker
-    # got one by work stealing, not after the first worker's queue: the setup lives there).
+    # ... from the start: the first two submissions ran on different workers (each task names a
+    # free worker; left to itself the scheduler queues both beside the setup, on one worker).
     first, second = sorted(records, key=lambda r: datetime.fromisoformat(r["time"]).timestamp() - r["duration_s"])[:2]
     assert first["worker"] != second["worker"], records
 

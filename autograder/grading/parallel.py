@@ -520,9 +520,9 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
 
     shared = client.submit(_identity, setup, key=f"grading-setup-{uuid.uuid4().hex[:8]}", pure=False)
     pending = list(jobs)
-    running: dict[Any, Job] = {}
-    #: the worker each running task was sent to (a preference: another takes it if that one dies).
-    targets: dict[Any, str] = {}
+    #: each task in flight: its job and the worker it was sent to (a preference: another worker
+    #: takes it if that one dies).
+    running: dict[Any, tuple[Job, str | None]] = {}
     stream = as_completed()
 
     def top_up() -> None:
@@ -538,20 +538,17 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
             # Left to itself, the scheduler puts a task beside the setup it reads, i.e. on the
             # worker that holds it, and the others get theirs only by stealing (~0.7 s each at
             # the start). Name a free worker instead, loosely (any other may still run it).
-            target = free_worker(threads, targets.values())
+            target = free_worker(threads, [sent for _, sent in running.values() if sent])
             fut = client.submit(task, job, shared, key=f"grade-{job.student}-{uuid.uuid4().hex[:8]}",
                                 pure=False, retries=retries, workers=[target] if target else None,
                                 allow_other_workers=True)
-            running[fut] = job
-            if target:
-                targets[fut] = target
+            running[fut] = (job, target)
             stream.add(fut)
 
     top_up()
     try:
         for fut in stream:
-            job = running.pop(fut)
-            targets.pop(fut, None)
+            job, _ = running.pop(fut)
             try:
                 outcome = fut.result()
             except KilledWorker as exc:

@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import signal
+import time
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,14 @@ class Kernel:
             return False
 
     def discard(self) -> None:
-        """Kill the kernel (no graceful shutdown: nothing to save) and remove its folders."""
+        """Kill the kernel (no graceful shutdown: nothing to save) and remove its folders.
+
+        The process is killed first and its end awaited (not reaped: jupyter_client still
+        signals its group, which a zombie keeps reserved): ``shutdown_kernel`` then finds it
+        dead at once, instead of polling it every 0.1 s until it is (~0.1 s per notebook).
+        """
+        self._kill_process()
+        self._await_exit(timeout=2.0)
         with contextlib.suppress(Exception):
             _sync(self.km.shutdown_kernel, now=True)
         self._kill_process()
@@ -66,11 +74,37 @@ class Kernel:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
 
+    def _await_exit(self, timeout: float) -> None:
+        """Wait until the kernel process has exited, leaving it for jupyter_client to reap."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is None or process.returncode is not None:
+            return
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                if os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return
+            except (OSError, AttributeError):  # not our child, or no waitid (not Linux)
+                return
+            time.sleep(0.002)
+
     def _kill_process(self) -> None:
-        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
-        if pid:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        """SIGKILL the kernel's process group (bwrap and the sandbox), unless already reaped.
+
+        A reaped process's pid (and group id) may name another process by now: never signal it.
+        """
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        try:
+            if process is None or process.poll() is not None:
+                return
+            pgid = getattr(provisioner, "pgid", None)
+            if pgid and pgid != os.getpgrp():
+                os.killpg(pgid, signal.SIGKILL)
+            else:
+                process.kill()
+        except OSError:
+            pass
 
 
 _ahead: Kernel | None = None

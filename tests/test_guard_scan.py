@@ -131,3 +131,63 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_certified_scan_finds_what_the_per_item_scan_finds(tmp_path, name):
     _run(tmp_path, SCENARIOS[name])
+
+
+CODE_SWAPS = {
+    # numpy.allclose is a dispatcher: its Python implementation is in no module's namespace.
+    "student_code_into_a_hidden_implementation": """
+        implementation = np.allclose._implementation
+        original = implementation.__code__
+        fake = student("def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):\\n    return True\\n", "allclose")
+        implementation.__code__ = fake.__code__
+        assert np.allclose(0.0, 1.0) is True
+        assert scan() == []  # no module attribute shows it: the audit hook does
+        tampered = guard.after_test_cell()["tampered"]
+        assert tampered == ["code de `numpy._core.numeric.allclose` remplacé par l'étudiant"], tampered
+        found = guard.before_test_cell()
+        assert "code de `numpy._core.numeric.allclose` remplacé par l'étudiant (restauré)" in found["neutralised"], found
+        assert implementation.__code__ is original and not np.allclose(0.0, 1.0)
+        assert guard.after_test_cell()["tampered"] == [] and guard.before_test_cell()["neutralised"] == []
+    """,
+    "library_code_put_in_by_the_student": """
+        implementation = np.allclose._implementation
+        donor = np.testing.assert_allclose  # library code, given by the student's cell
+        exec(compile("implementation.__code__ = donor.__code__", "<ipython-input-8-0123456789ab>", "exec"))
+        assert any("numpy._core.numeric.allclose" in f for f in guard.after_test_cell()["tampered"])
+        guard.before_test_cell()
+        assert implementation.__code__ is not donor.__code__
+    """,
+    "the_student_swapping_its_own_functions": """
+        mine = student("def f():\\n    return 1\\n", "f")
+        other = student("def g():\\n    return 2\\n", "g")
+        mine.__code__ = other.__code__
+        assert guard.after_test_cell()["tampered"] == [] and guard.before_test_cell()["neutralised"] == []
+    """,
+    "a_library_swapping_its_own_code": """
+        def library_a():
+            return 1
+        def library_b():
+            return 2
+        library_a.__code__ = library_b.__code__  # this scenario's file is not the submission's
+        assert guard.after_test_cell()["tampered"] == [] and guard.before_test_cell()["neutralised"] == []
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CODE_SWAPS))
+def test_code_swaps_by_the_student_are_reported_and_undone(tmp_path, name):
+    _run(tmp_path, CODE_SWAPS[name])
+
+
+def test_a_function_swapped_twice_gets_its_library_code_back(tmp_path):
+    _run(tmp_path, """
+        implementation = np.allclose._implementation
+        original = implementation.__code__
+        one = student("def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):\\n    return True\\n", "allclose")
+        two = student("def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):\\n    return 1\\n", "allclose")
+        implementation.__code__ = one.__code__
+        implementation.__code__ = two.__code__
+        found = guard.before_test_cell()
+        assert found["neutralised"] == ["code de `numpy._core.numeric.allclose` remplacé par l'étudiant (restauré)"], found
+        assert implementation.__code__ is original
+    """)

@@ -12,7 +12,9 @@ Neutralised (restored, reported for review, no penalty): input/AST transformers,
 callbacks, display hooks, custom exception handlers, trace/profile functions, changed builtins,
 shadowed or monkeypatched ``autograder``/``solutions`` modules (purged and re-imported from the
 installed files), monkeypatched NumPy/framework functions (restored from the snapshot or the
-module's original when a snapshot exists, else reported). Detected and zeroed (by the client):
+module's original when a snapshot exists, else reported), library functions whose ``__code__``
+the student replaced, even where no module attribute shows them (restored; seen by an audit
+hook, :func:`_audit`). Detected and zeroed (by the client):
 a guard that cannot run, output forgery (an ``execute_result`` that is not the Grader's score).
 
 Student code runs in the same process, so a determined attacker who targets this module by name
@@ -97,7 +99,11 @@ def _foreign_unsafe(value: Any) -> bool:
     code = getattr(getattr(value, "__func__", value), "__code__", None)
     if not isinstance(code, types.CodeType):
         return False
-    filename = code.co_filename
+    return _foreign_filename(code.co_filename)
+
+
+def _foreign_filename(filename: str) -> bool:
+    """A code object's file is a notebook cell or a file of the submission (the kernel's cwd)."""
     return filename.startswith(("<ipython-input", _scan_cwd())) or "/ipykernel_" in filename
 
 
@@ -119,10 +125,61 @@ _CODE_OR_CLASS_SET = [False]
 _AUDITED = ("object.__setattr__", "object.__delattr__")
 
 
+#: ``(function, code before, code after, assigned by the student)`` for each ``__code__``
+#: assignment since the guard last looked (:func:`_student_code_swaps`); at most MAX_SWAPS + 1.
+_CODE_SWAPS: list[tuple[Any, Any, Any, bool]] = []
+MAX_SWAPS = 1000
+
+
 def _audit(event: str, args: tuple) -> None:
     """Audit hook (never raises: an exception would abort the audited operation)."""
-    if event in _AUDITED and len(args) > 1 and type(args[1]) is str and args[1] in ("__code__", "__class__"):
-        _CODE_OR_CLASS_SET[0] = True
+    try:
+        if event in _AUDITED and len(args) > 1 and type(args[1]) is str and args[1] in ("__code__", "__class__"):
+            _CODE_OR_CLASS_SET[0] = True
+            if args[1] == "__code__" and len(args) > 2 and len(_CODE_SWAPS) <= MAX_SWAPS:
+                caller = sys._getframe(1).f_code  # the code making the assignment
+                _CODE_SWAPS.append((args[0], args[0].__code__, args[2], _foreign_code(caller)))
+    except Exception:  # noqa: BLE001, S110 - never in the way of the audited operation
+        pass
+
+
+def _foreign_code(code: Any) -> bool:
+    try:
+        return isinstance(code, types.CodeType) and _foreign_filename(code.co_filename)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _describe(function: Any) -> str:
+    try:
+        return f"`{function.__module__}.{function.__qualname__}`"[:200]
+    except Exception:  # noqa: BLE001
+        return "une fonction"
+
+
+def _student_code_swaps(consume: bool = True) -> tuple[list[tuple[Any, Any]], bool]:
+    """The functions the student did not write whose ``__code__`` was swapped since the last call.
+
+    A swap counts when the new code is the student's (a notebook cell, a file of the
+    submission) or the student's code made the assignment (e.g. a library function's code
+    given to ``numpy.allclose``'s implementation, which no module attribute shows), on a
+    function whose code before its first swap was not the student's. Returns
+    ``([(function, its code before its first swap), ...], overflow)``; ``overflow``: more
+    swaps than recorded (the rest were not checked). ``consume=False`` leaves them for the
+    next call (after a test cell: the swap is reported, then undone before the next one).
+    """
+    swaps = list(_CODE_SWAPS)
+    if consume:
+        del _CODE_SWAPS[:]
+    _CWD.clear()
+    first: dict[int, tuple[Any, Any]] = {}
+    tampered: list[int] = []
+    for function, before, after, by_student in swaps:
+        key = id(function)  # the function is alive: `swaps` holds it
+        original = first.setdefault(key, (function, before))[1]
+        if key not in tampered and (by_student or _foreign_code(after)) and not _foreign_code(original):
+            tampered.append(key)
+    return [first[key] for key in tampered], len(swaps) > MAX_SWAPS
 
 
 _HOOKED: list[bool] = []
@@ -133,6 +190,7 @@ def _install_audit_hook() -> None:
         sys.addaudithook(_audit)  # for the process's life: audit hooks cannot be removed
         _HOOKED.append(True)
     _CODE_OR_CLASS_SET[0] = False
+    del _CODE_SWAPS[:]
 
 
 def _protected_student_callables() -> t.Iterator[tuple[str, types.ModuleType, list[tuple[str, Any]]]]:
@@ -310,6 +368,21 @@ def _restore_protected_modules(findings: list[str], blocking: list[str]) -> None
                 blocking.append(f"`{name}.{attr}` remplacé par du code de l'étudiant")
 
 
+def _restore_code_swaps(findings: list[str], blocking: list[str]) -> None:
+    """Give back their code to functions whose code the student replaced."""
+    swaps, overflow = _student_code_swaps()
+    for function, original in swaps:
+        try:
+            if function.__code__ is not original:
+                function.__code__ = original
+            findings.append(f"code de {_describe(function)} remplacé par l'étudiant (restauré)")
+        except Exception:  # noqa: BLE001 - cannot be undone: the cell is not graded on it
+            blocking.append(f"code de {_describe(function)} remplacé par l'étudiant")
+    if overflow:
+        blocking.append(f"plus de {MAX_SWAPS} remplacements de code de fonctions")
+    del _CODE_SWAPS[:]  # the restorations themselves
+
+
 def _trusted_tampering() -> list[str]:
     """Student callables found in the loaded check library (module level or on its classes)."""
     found = []
@@ -383,6 +456,7 @@ def before_test_cell() -> dict[str, list[str]]:
         ip = _shell()
         if ip is not None:
             _restore_ipython(ip, _state["ipython"], findings)
+    _restore_code_swaps(findings, blocking)
     _restore_protected_modules(findings, blocking)
     _reload_trusted(findings)
     new_threads = [
@@ -484,6 +558,10 @@ def _tampered_now() -> list[str]:
             found.append("affichage des résultats (`displayhook`) remplacé")
     for name, _, hits in _protected_student_callables():
         probe_blocking.extend(f"`{name}.{attr}` remplacé" for attr, _ in hits)
+    swaps, overflow = _student_code_swaps(consume=False)
+    probe_blocking.extend(f"code de {_describe(function)} remplacé par l'étudiant" for function, _ in swaps)
+    if overflow:
+        probe_blocking.append(f"plus de {MAX_SWAPS} remplacements de code de fonctions")
     found.extend(probe_findings + probe_blocking + _trusted_tampering())
     found.extend(_forged_scores())
     found.extend(_state.get("reported", []))

@@ -137,3 +137,54 @@ def test_private_folders_of_dead_graders_are_swept(tmp_path, monkeypatch):
     sweep_stale_private_folders()
     sweep_stale_private_folders("course-grade-")
     assert not gone.exists() and mine.exists() and alive.exists() and other.exists()
+
+
+def _processes_naming(needle: str) -> list:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(needle in arg for arg in proc.info["cmdline"] or ()):
+            found.append(proc)
+    return found
+
+
+def test_sandbox_kernel_of_a_grader_killed_while_starting_it_does_not_survive(tmp_path):
+    """A grader killed right after spawning a kernel (a ``course grade`` driver killed while a
+    worker starts its next kernel ahead): the kernel must not outlive it, although bwrap's own
+    ``--die-with-parent`` is armed only after its launcher already died."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+    from jupyter_client.connect import write_connection_file
+
+    (tmp_path / "ipc").mkdir(mode=0o700)
+    connection_file, _ = write_connection_file(
+        str(tmp_path / "kernel-orphan-test.json"), transport="ipc", ip=str(tmp_path / "ipc" / "kernel")
+    )
+    launcher = (
+        "import os, subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'autograder.grading.sandbox_kernel', '-f', sys.argv[1]],"
+        " env=dict(os.environ, JPY_PARENT_PID=str(os.getpid())), start_new_session=True, cwd=sys.argv[2],"
+        " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(p.pid, flush=True)\n"
+        "os._exit(0)\n"  # the grader dies before the kernel's Python has even started
+    )
+    workdir = tmp_path / "work"
+    workdir.mkdir(mode=0o700)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run(
+        [sys.executable, "-c", launcher, connection_file, str(workdir)], capture_output=True, text=True, env=env, check=True
+    )
+    kernel_pid = int(done.stdout.strip())
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (psutil.pid_exists(kernel_pid) or _processes_naming(connection_file)):
+            time.sleep(0.1)
+        survivors = [p.info["cmdline"][:3] for p in _processes_naming(connection_file)]
+        assert not survivors, f"orphaned kernel processes: {survivors}"
+    finally:
+        for proc in _processes_naming(connection_file):
+            proc.kill()

@@ -29,6 +29,7 @@ apply) — only for hosts that cannot sandbox, after an explicit decision (``cou
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -299,7 +300,31 @@ def _ipc_dir(connection_file: Path) -> Path | None:
     return folder.resolve()
 
 
+def die_with_launcher() -> None:
+    """Die (SIGKILL) with the grading process that launched this kernel, from now on.
+
+    bwrap's ``--die-with-parent`` arms that only once bwrap runs, after this Python started:
+    a grader killed in between (a ``course grade`` driver killed while a worker starts its next
+    kernel ahead) would leave the sandbox orphaned, alive for good. Arm it here, then check the
+    parent is still the launcher (``JPY_PARENT_PID``, set by jupyter_client): if it died before
+    the signal was armed, this process was already adopted by another and exits now. The
+    setting survives ``execv`` (bwrap is not set-user-ID here; when it is, it arms its own).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    launcher = os.environ.get("JPY_PARENT_PID", "")
+    if launcher.isdigit() and os.getppid() != int(launcher):
+        os._exit(1)
+
+
 def outside(argv: list[str]) -> int:
+    die_with_launcher()
     connection_file = Path(argv[argv.index("-f") + 1]).resolve()
     lim = limits()
     unsafe = os.environ.get("COURSE_UNSAFE") == "1"

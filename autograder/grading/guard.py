@@ -129,6 +129,7 @@ _AUDITED = ("object.__setattr__", "object.__delattr__")
 #: assignment since the guard last looked (:func:`_student_code_swaps`); at most MAX_SWAPS + 1.
 _CODE_SWAPS: list[tuple[Any, Any, Any, bool]] = []
 MAX_SWAPS = 1000
+_TOO_MANY_SWAPS = f"plus de {MAX_SWAPS} remplacements de code de fonctions"
 
 
 def _audit(event: str, args: tuple) -> None:
@@ -171,7 +172,6 @@ def _student_code_swaps(consume: bool = True) -> tuple[list[tuple[Any, Any]], bo
     swaps = list(_CODE_SWAPS)
     if consume:
         del _CODE_SWAPS[:]
-    _CWD.clear()
     first: dict[int, tuple[Any, Any]] = {}
     tampered: list[int] = []
     for function, before, after, by_student in swaps:
@@ -201,9 +201,10 @@ def _protected_student_callables() -> t.Iterator[tuple[str, types.ModuleType, li
     modules once the frameworks are in, ~75 ms item by item, twice per graded test cell.
     A module in which that scan found nothing is *certified*: its namespace's values are kept.
     While its namespace (that of whatever module now has its name) holds the very same objects
-    in the same order (the names do not matter: the scan's answer depends on the values only), no function's ``__code__`` and no object's ``__class__``
-    was assigned anywhere (:func:`_audit`) and the working directory is the same, calling any
-    of its attributes runs what it ran when it was certified: nothing written by the student.
+    in the same order (the names do not matter: the scan's answer depends on the values only),
+    no function's ``__code__`` and no object's ``__class__`` was assigned anywhere
+    (:func:`_audit`) and the working directory is the same, calling any of its attributes runs
+    what it ran when it was certified: nothing written by the student.
     It is then not scanned again (comparing identities costs a sixth of scanning: ~12 ms per
     pass instead of ~75). Any doubt (a change, an error) means the full scan of that module.
 
@@ -379,7 +380,7 @@ def _restore_code_swaps(findings: list[str], blocking: list[str]) -> None:
         except Exception:  # noqa: BLE001 - cannot be undone: the cell is not graded on it
             blocking.append(f"code de {_describe(function)} remplacé par l'étudiant")
     if overflow:
-        blocking.append(f"plus de {MAX_SWAPS} remplacements de code de fonctions")
+        blocking.append(_TOO_MANY_SWAPS)
     del _CODE_SWAPS[:]  # the restorations themselves
 
 
@@ -561,7 +562,7 @@ def _tampered_now() -> list[str]:
     swaps, overflow = _student_code_swaps(consume=False)
     probe_blocking.extend(f"code de {_describe(function)} remplacé par l'étudiant" for function, _ in swaps)
     if overflow:
-        probe_blocking.append(f"plus de {MAX_SWAPS} remplacements de code de fonctions")
+        probe_blocking.append(_TOO_MANY_SWAPS)
     found.extend(probe_findings + probe_blocking + _trusted_tampering())
     found.extend(_forged_scores())
     found.extend(_state.get("reported", []))

@@ -191,3 +191,24 @@ def test_a_function_swapped_twice_gets_its_library_code_back(tmp_path):
         assert found["neutralised"] == ["code de `numpy._core.numeric.allclose` remplacé par l'étudiant (restauré)"], found
         assert implementation.__code__ is original
     """)
+
+
+def test_a_flood_of_swaps_blocks_every_later_test_cell(tmp_path):
+    """Past MAX_SWAPS the rest are not recorded: a library swap hidden behind the flood is never
+    seen, so every test cell from then on scores 0 (not only the next one); honest swaps below
+    the limit block nothing (the scenarios above)."""
+    _run(tmp_path, """
+        mine = student("def f():\\n    return 1\\n", "f")
+        other = student("def g():\\n    return 2\\n", "g")
+        for _ in range(guard.MAX_SWAPS + 1):
+            mine.__code__ = other.__code__
+        implementation = np.allclose._implementation
+        fake = student("def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):\\n    return True\\n", "allclose")
+        implementation.__code__ = fake.__code__  # not recorded: past the limit
+        assert guard._TOO_MANY_SWAPS in guard.after_test_cell()["tampered"]
+        assert guard._TOO_MANY_SWAPS in guard.before_test_cell()["blocking"]
+        assert np.allclose(0.0, 1.0) is True  # still swapped, and no record says so
+        for _ in range(2):  # later test cells
+            assert guard._TOO_MANY_SWAPS in guard.after_test_cell()["tampered"]
+            assert guard._TOO_MANY_SWAPS in guard.before_test_cell()["blocking"]
+    """)

@@ -130,6 +130,9 @@ _AUDITED = ("object.__setattr__", "object.__delattr__")
 _CODE_SWAPS: list[tuple[Any, Any, Any, bool]] = []
 MAX_SWAPS = 1000
 _TOO_MANY_SWAPS = f"plus de {MAX_SWAPS} remplacements de code de fonctions"
+#: Set for the kernel's life once more swaps than recorded happened: an unrecorded swap may
+#: still be in place, so every later test cell is blocked, not only the next one.
+_SWAPS_OVERFLOWED = [False]
 
 
 def _audit(event: str, args: tuple) -> None:
@@ -166,7 +169,7 @@ def _student_code_swaps(consume: bool = True) -> tuple[list[tuple[Any, Any]], bo
     given to ``numpy.allclose``'s implementation, which no module attribute shows), on a
     function whose code before its first swap was not the student's. Returns
     ``([(function, its code before its first swap), ...], overflow)``; ``overflow``: more
-    swaps than recorded (the rest were not checked). ``consume=False`` leaves them for the
+    swaps than recorded, now or earlier in the kernel's life (the rest were not checked). ``consume=False`` leaves them for the
     next call (after a test cell: the swap is reported, then undone before the next one).
     """
     swaps = list(_CODE_SWAPS)
@@ -179,7 +182,9 @@ def _student_code_swaps(consume: bool = True) -> tuple[list[tuple[Any, Any]], bo
         original = first.setdefault(key, (function, before))[1]
         if key not in tampered and (by_student or _foreign_code(after)) and not _foreign_code(original):
             tampered.append(key)
-    return [first[key] for key in tampered], len(swaps) > MAX_SWAPS
+    if len(swaps) > MAX_SWAPS:
+        _SWAPS_OVERFLOWED[0] = True
+    return [first[key] for key in tampered], _SWAPS_OVERFLOWED[0]
 
 
 _HOOKED: list[bool] = []
@@ -191,6 +196,7 @@ def _install_audit_hook() -> None:
         _HOOKED.append(True)
     _CODE_OR_CLASS_SET[0] = False
     del _CODE_SWAPS[:]
+    _SWAPS_OVERFLOWED[0] = False
 
 
 def _protected_student_callables() -> t.Iterator[tuple[str, types.ModuleType, list[tuple[str, Any]]]]:

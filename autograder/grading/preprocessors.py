@@ -32,6 +32,9 @@ GUARD_MODULE = "autograder.grading.guard"
 #: ename of the error output that zeroes a cell, so reports can find every such decision.
 GUARD_ENAME = "CourseGuardError"
 FLAG_PREFIX = "⚠ Signalé pour relecture"
+#: Start of the stdout note (never scored) on a test cell that grading put back at its release
+#: position because the student deleted or moved it; reports and the ledger look for it.
+RESTORED_PREFIX = "⚠ Cellule de test restaurée"
 
 
 def is_graded_test(cell: NotebookNode) -> bool:

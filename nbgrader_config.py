@@ -31,8 +31,11 @@ c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 c.ClearOutput.remove_metadata_fields = ["collapsed", "scrolled", "deletable", "editable"]
 
 # ---- Autograding: what is trusted -----------------------------------------------------------
-# A student who deletes a test cell gets it back from the gradebook instead of escaping it.
-c.OverwriteCells.add_missing_cells = True
+# A student who deletes or moves a test cell gets it back from the gradebook, at its release
+# position, instead of escaping it (RestoreCellPositions below). nbgrader's own repair is off: it
+# re-inserts a deleted cell by the gradebook's row order, which is not the notebook's, so a test
+# cell could land before the function it tests (a NameError: correct work scored 0).
+c.OverwriteCells.add_missing_cells = False
 # Source files (data, helper modules) always overwrite the student's copies, except these.
 c.Autograde.exclude_overwriting = {}
 # Students and assignments missing from the gradebook are created rather than failing the run.
@@ -46,13 +49,15 @@ c.Autograde.pre_convert_hook = "autograder.grading.submissions.expect_assignment
 # ---- Hardened grading (student code is untrusted; see autograder/grading/) -------------------
 # Sanitize pass: drop execution-control metadata/tags first (a `skip-execution` tag on a test
 # cell would leave it without output, which nbgrader scores as full marks), then nbgrader's own
-# steps, which restore locked and hidden test cells from the gradebook.
+# steps, which restore locked and hidden test cells from the gradebook, then deleted or moved
+# graded/locked cells back at their release position (noted on each such test cell).
 c.Autograde.sanitize_preprocessors = [
     "autograder.grading.preprocessors.StripExecutionControls",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
+    "autograder.grading.preprocessors.RestoreCellPositions",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 # Grade pass: GuardedExecute replaces Execute (guard around test cells, score verification,

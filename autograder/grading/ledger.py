@@ -24,6 +24,9 @@ Record keys (a plain ``dict``, JSON-serialisable; readers must ignore unknown ke
     code): change any of them and the next run grades everything again.
 ``notebooks``
     ``{notebook: {"score", "max_score", "cells": {grade_id: auto_score}, "cell_time_s"}}``.
+``flags``
+    ``{notebook: [French flag, …]}`` when a TA should look (``cellule de test restaurée :
+    <grade_id>``: a test cell the student deleted or moved, graded at its release position).
 ``duration_s``, ``worker``, ``time`` (UTC, ISO 8601), ``run`` (id of the grading run);
 ``log`` (the end of nbgrader's log) when the status is not ``graded``.
 

@@ -471,6 +471,11 @@ def _setup(settings: CourseSettings, assignment: str, definition: dict, version:
 
     source = settings.folder("source", ".", assignment)
     source_files = read_files(source, settings.ignore, notebooks=False) if source.is_dir() else {}
+    release = settings.folder("release", ".", assignment)
+    release_files = {
+        rel: data for rel, data in (read_files(release, settings.ignore) if release.is_dir() else {}).items()
+        if rel.endswith(".ipynb") and "/" not in rel
+    }
     with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
         path = Path(tmp) / "gradebook.db"
         gradebook_sync.create_gradebook(str(path), version)
@@ -486,6 +491,7 @@ def _setup(settings: CourseSettings, assignment: str, definition: dict, version:
             "nbgrader_config.py": settings.config_text.encode(),
             "definition.json": gradebook_sync.definition_json(definition).encode(),
             **{f"source/{rel}": data for rel, data in source_files.items()},
+            **{f"release/{rel}": data for rel, data in release_files.items()},
         }
     )
     return GradingSetup(
@@ -500,6 +506,8 @@ def _setup(settings: CourseSettings, assignment: str, definition: dict, version:
         in_process=in_process,
         env=dict(env),
         notebooks=tuple(nb["name"] for nb in definition["notebooks"]),
+        release_files=release_files,
+        release_rel=settings.rel(release) if release_files else "",
     )
 
 
@@ -601,6 +609,7 @@ def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSet
             "notebooks": notebooks,
             "duration_s": round(outcome.duration_s, 3),
             "worker": outcome.worker,
+            **({"flags": outcome.flags} if outcome.flags else {}),
         }
     )
     report.submissions[job.student] = SubmissionReport(
@@ -613,6 +622,8 @@ def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSet
             text = "not graded"
         if outcome.status != "graded":
             text += f"  [{outcome.status}: {outcome.reason}]"
+        if outcome.flags.get(name):
+            text += f"  [{'; '.join(outcome.flags[name])}]"
         progress.notebook(job.student, name, f"{text}  ({outcome.duration_s:.1f} s)")
 
 

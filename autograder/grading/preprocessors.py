@@ -3,6 +3,9 @@
 - :class:`StripExecutionControls` (sanitize pass): a submission's cell metadata and tags can
   steer nbclient (``skip-execution`` leaves a test cell without output, which nbgrader scores as
   full marks; ``raises-exception`` changes error handling). Only nbgrader's own metadata is kept.
+- :class:`RestoreCellPositions` (sanitize pass): deleted or moved test cells (and other locked
+  cells) go back to their release position (:mod:`autograder.grading.cell_order`); the grade
+  pass notes it on each such test cell (``RESTORED_PREFIX``).
 - :class:`GuardedExecute` (grade pass, replaces nbgrader's ``Execute``): runs the guard before
   each graded test cell, verifies after it that the one score shown is the one the check library
   computed, survives kernel deaths and stuck kernels (restart, replay the ungraded cells before,
@@ -20,12 +23,14 @@ import typing as t
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
+import nbformat
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.preprocessors.execute import Execute
 from traitlets import Bool, Integer
 
+from autograder.grading import cell_order
 from autograder.grading.submissions import unreadable_reason
 
 GUARD_MODULE = "autograder.grading.guard"
@@ -136,6 +141,89 @@ class StripExecutionControls(NbGraderPreprocessor):
         return cell, resources
 
 
+def _course_directory(config: t.Any) -> t.Any:
+    """The CourseDirectory of the running nbgrader app (its command line included)."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    from nbgrader.coursedir import CourseDirectory
+
+    if AutogradeApp.initialized():
+        return AutogradeApp.instance().coursedir
+    return CourseDirectory(config=config)
+
+
+class RestoreCellPositions(NbGraderPreprocessor):
+    """Deleted or moved graded/locked cells back at their release position (sanitize pass).
+
+    Replaces nbgrader's ``OverwriteCells.add_missing_cells`` (off in nbgrader_config.py), which
+    places a deleted test cell by the gradebook's row order and leaves a moved one where it is:
+    see :mod:`autograder.grading.cell_order`. Runs after ``OverwriteCells`` (a moved locked
+    cell has its released source back by then); the order comes from the release notebook, else
+    the source notebook, else the gradebook.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources.get("nbgrader", {})
+        if not info.get("db_url"):
+            return nb, resources
+        from nbgrader.api import Gradebook, MissingEntry
+
+        try:
+            with Gradebook(info["db_url"]) as gb:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+                grades = {c.name: c.max_score for c in notebook.grade_cells}
+                solutions = {c.name for c in notebook.solution_cells}
+                tasks = {c.name for c in notebook.task_cells}
+                source = {
+                    c.name: {"cell_type": c.cell_type, "locked": bool(c.locked), "source": c.source or "",
+                             "checksum": c.checksum}
+                    for c in notebook.source_cells
+                }
+        except MissingEntry:
+            return nb, resources
+        fixed = {g for g, c in source.items() if (c["locked"] or g in tasks or g in grades) and g not in solutions}
+        restorable = fixed | (set(grades) & solutions)
+
+        def make_cell(gid: str) -> NotebookNode:
+            c = source[gid]
+            meta = {"grade_id": gid, "grade": gid in grades, "solution": gid in solutions, "locked": c["locked"],
+                    "task": gid in tasks, "schema_version": 3, "checksum": c["checksum"]}
+            if gid in grades:
+                meta["points"] = grades[gid]
+            make = nbformat.v4.new_code_cell if c["cell_type"] == "code" else nbformat.v4.new_markdown_cell
+            return make(c["source"], metadata={"nbgrader": meta})
+
+        coursedir = _course_directory(self.config)
+        assignment, name = info["assignment"], info["notebook"]
+        candidates = [
+            Path(coursedir.format_path(step, ".", assignment)) / f"{name}.ipynb"
+            for step in (coursedir.release_directory, coursedir.source_directory)
+        ]
+        order = cell_order.release_order(candidates, list(source))
+        placed = cell_order.place_cells(nb, order, fixed, restorable, make_cell)
+        for gid, how in placed.items():
+            self.log.warning("Cell %s %s: put back at its release position", gid,
+                             "missing from the submission" if how == "missing" else "moved by the student")
+        return nb, resources
+
+
+#: What the note on a placed test cell says, by what the student did to it.
+RESTORED_NOTE = {
+    "missing": "cette cellule manquait dans votre rendu ; elle a été remise à sa place d'origine et "
+               "corrigée normalement. Ne supprimez pas les cellules de test.",
+    "moved": "cette cellule avait été déplacée ; elle a été exécutée à sa place d'origine et "
+             "corrigée normalement. Ne déplacez pas les cellules de test.",
+}
+
+
+def note_restored(cell: NotebookNode) -> None:
+    """The stdout note (never scored) on a graded cell that :class:`RestoreCellPositions` placed."""
+    how = cell_order.restored(cell)
+    if how is not None and is_graded_test(cell):
+        cell.outputs.append(
+            NotebookNode(output_type="stream", name="stdout", text=f"{RESTORED_PREFIX} : {RESTORED_NOTE[how]}\n")
+        )
+
+
 class GuardedExecute(Execute):
     """nbgrader's Execute with the course's guard, output checks and kernel-death recovery."""
 
@@ -154,7 +242,7 @@ class GuardedExecute(Execute):
         unreadable = unreadable_reason(nb)
         if unreadable is not None:
             # The submitted file could not be read (submissions.SubmissionExporter): the graded
-            # cells are the gradebook's, restored by OverwriteCells; nothing to run.
+            # cells are the gradebook's, put back by RestoreCellPositions; nothing to run.
             for cell in nb.cells:
                 if cell.cell_type == "code":
                     cell.outputs = []
@@ -215,6 +303,7 @@ class GuardedExecute(Execute):
             cell.outputs = []
             if is_graded_test(cell):
                 zero_cell(cell, f"Cellule non exécutée : {self._course_dead}")
+            note_restored(cell)
             return cell, resources
         graded = is_graded_test(cell) and self.guard
         findings: dict[str, list[str]] | None = {}
@@ -231,6 +320,7 @@ class GuardedExecute(Execute):
                 else f"le noyau ne répond plus ({type(exc).__name__})"
             )
             zero_cell(cell, reason[0].upper() + reason[1:] + ".")
+            note_restored(cell)
             self._recover(reason)
             return cell, resources
         self._cap_outputs(cell)
@@ -238,6 +328,7 @@ class GuardedExecute(Execute):
             self._verify(cell, findings)
         elif cell.source.strip():
             self._course_replay.append(cell.source)
+        note_restored(cell)
         return cell, resources
 
     def _cap_outputs(self, cell: NotebookNode) -> None:

@@ -12,8 +12,8 @@ for every entry point that uses the course config (``nbgrader autograde``, ``cou
   is missing, too large or not a notebook, returns a *placeholder* notebook instead: a single
   marked markdown cell stating the reason (in French: the student reads it in the feedback).
 
-The sanitize pass then restores every graded cell from the gradebook
-(``OverwriteCells.add_missing_cells``) and :class:`~autograder.grading.preprocessors.GuardedExecute`
+The sanitize pass then restores every graded and locked cell from the gradebook, in release order
+(:class:`~autograder.grading.preprocessors.RestoreCellPositions`), and :class:`~autograder.grading.preprocessors.GuardedExecute`
 recognises the mark: it starts no kernel and gives each test cell 0 with the reason as its error
 output. The submission ends up in the gradebook with 0 everywhere and a reason a TA can read in
 the formgrader, the feedback and ``course report``; the run goes on with the next student.
@@ -36,51 +36,18 @@ UNREADABLE_MARK = "<!-- course:unreadable-submission -->"
 _MiB = 1 << 20
 
 
-def placeholder(reason: str, cells: list[NotebookNode] = ()) -> NotebookNode:
-    """The notebook graded in place of an unreadable one: the mark and the reason, then
-    ``cells`` (the assignment's graded and locked cells as released, see :func:`released_cells`)."""
+def placeholder(reason: str) -> NotebookNode:
+    """The notebook graded in place of an unreadable one: the mark and the reason. The sanitize
+    pass puts the assignment's graded and locked cells after it, in release order
+    (:class:`autograder.grading.preprocessors.RestoreCellPositions`)."""
     nb = nbformat.v4.new_notebook()
     nb.cells.append(
         nbformat.v4.new_markdown_cell(
             f"{UNREADABLE_MARK}\n**Rendu illisible, non corrigé.** {reason}"
         )
     )
-    nb.cells.extend(cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
-
-
-def released_cells(resources: dict | None) -> list[NotebookNode]:
-    """The notebook's graded, solution and locked cells from the gradebook, as released.
-
-    nbgrader's ``OverwriteCells.add_missing_cells`` re-adds a missing test cell only after its
-    solution cell, so a placeholder must carry them all. The gradebook keeps their released
-    source (solutions replaced by the stub); [] when the gradebook cannot tell.
-    """
-    info = (resources or {}).get("nbgrader", {})
-    if not info.get("db_url"):
-        return []
-    from nbgrader.api import Gradebook, MissingEntry
-
-    try:
-        with Gradebook(info["db_url"]) as gb:
-            notebook = gb.find_notebook(info["notebook"], info["assignment"])
-            grades = {c.name: c.max_score for c in notebook.grade_cells}
-            solutions = {c.name for c in notebook.solution_cells}
-            tasks = {c.name for c in notebook.task_cells}
-            cells = []
-            for sc in notebook.source_cells:
-                meta = {
-                    "grade_id": sc.name, "grade": sc.name in grades, "solution": sc.name in solutions,
-                    "locked": bool(sc.locked), "task": sc.name in tasks, "schema_version": 3,
-                }
-                if sc.name in grades:
-                    meta["points"] = grades[sc.name]
-                make = nbformat.v4.new_code_cell if sc.cell_type == "code" else nbformat.v4.new_markdown_cell
-                cells.append(make(sc.source or "", metadata={"nbgrader": meta}))
-            return cells
-    except MissingEntry:
-        return []
 
 
 def unreadable_reason(nb: NotebookNode) -> str | None:
@@ -160,7 +127,7 @@ class SubmissionExporter(NotebookExporter):
         nb, reason = read_problem(Path(filename), self.max_bytes)
         if nb is None:
             self.log.error("Unreadable submission %s: %s", filename, reason)
-            nb = placeholder(reason or "", released_cells(resources))
+            nb = placeholder(reason or "")
         resources = self._init_resources(resources)
         path = Path(filename)
         resources.setdefault("metadata", {})

@@ -84,6 +84,10 @@ class GradingSetup:
     env: dict[str, str] = field(default_factory=dict)
     #: the assignment's notebooks (how many kernels a submission uses).
     notebooks: tuple[str, ...] = ()
+    #: ``{notebook file name: content}`` of the release and its folder relative to the course
+    #: root: where deleted or moved test cells go back (grading.cell_order).
+    release_files: dict[str, bytes] = field(default_factory=dict)
+    release_rel: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class Outcome:
     autograded: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     #: seconds spent executing cells, per notebook (from nbclient's execution metadata).
     cell_time: dict[str, float] = field(default_factory=dict)
+    #: ``{notebook: [French flag, …]}`` for a TA to look at (e.g. test cells put back in place).
+    flags: dict[str, list[str]] = field(default_factory=dict)
     duration_s: float = 0.0
     worker: str = ""
     log_tail: str = ""
@@ -142,6 +148,8 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         root = Path(tmp)
         (root / "nbgrader_config.py").write_text(setup.config_text, encoding="utf-8")
         _write_tree(root / setup.source_rel, setup.source_files)
+        if setup.release_rel:
+            _write_tree(root / setup.release_rel, setup.release_files)
         _write_tree(root / job.submitted_rel, job.files)
         from nbgrader.api import Gradebook
 
@@ -186,6 +194,7 @@ def grade_submission(job: Job, setup: GradingSetup) -> Outcome:
         state=state,
         autograded=autograded,
         cell_time=cell_time,
+        flags=_restored_cells(autograded),
         duration_s=time.monotonic() - start,
         worker=worker,
         log_tail="\n".join(log.splitlines()[-60:]),
@@ -374,6 +383,28 @@ def _unreadable_notebooks(autograded: dict[str, tuple[bytes, int]]) -> dict[str,
                 why = None
             if why:
                 out[Path(rel).stem] = why
+    return out
+
+
+def _restored_cells(autograded: dict[str, tuple[bytes, int]]) -> dict[str, list[str]]:
+    """``{notebook: ["cellule de test restaurée : <grade_id>", …]}`` from the cells' notes."""
+    import json
+
+    from autograder.grading.preprocessors import RESTORED_PREFIX
+
+    out: dict[str, list[str]] = {}
+    for rel, (content, _) in sorted(autograded.items()):
+        if not rel.endswith(".ipynb") or "/" in rel or RESTORED_PREFIX.encode() not in content:
+            continue
+        try:
+            cells = json.loads(content).get("cells", [])
+        except ValueError:
+            continue
+        for cell in cells:
+            texts = ["".join(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+            if any(text.startswith(RESTORED_PREFIX) for text in texts):
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "?")
+                out.setdefault(Path(rel).stem, []).append(f"cellule de test restaurée : {gid}")
     return out
 
 

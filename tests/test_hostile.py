@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from autograder.grading import pipeline
@@ -69,6 +70,7 @@ _spec.loader.exec_module(corpus)
 
 A, NB = corpus.ASSIGNMENT, corpus.NOTEBOOK
 FLAG_PREFIX = "⚠ Signalé pour relecture"
+RESTORED_PREFIX = "⚠ Cellule de test restaurée"
 #: Memory cgroup of the grading kernels in these runs (default 6 GiB): the memory bomb fills
 #: it, and the machine is shared.
 SANDBOX_MEMORY = 3 << 30
@@ -519,6 +521,30 @@ def test_lost_points_are_explained(graded, name, cell, needles):
     assert any(n in e for n in needles for e in errors), (cell, errors)
 
 
+def restored_cells(course: Path, student: str) -> set[str]:
+    """Graded cells of the autograded notebook that carry the « restored » note."""
+    return {
+        gid.removesuffix("-tests")
+        for gid, cell in cells_of(course, student).items()
+        if any(_text(o).startswith(RESTORED_PREFIX) for o in cell.get("outputs", []))
+    }
+
+
+@pytest.mark.parametrize("name", params("restored", [c.name for c in MAIN]))
+def test_deleted_or_moved_test_cells_are_graded_in_place_and_noted(graded, name):
+    """Scores are asserted by test_honest_score_per_cell; here: the note, and only where due."""
+    assert restored_cells(graded.main.course, name) == set(corpus.BY_NAME[name].restored)
+
+
+@pytest.mark.parametrize("name", ["test-cells-all-deleted", "test-cells-moved"])
+def test_restored_test_cells_run_at_their_release_position(graded, name):
+    order = [gid for gid in (cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                             for cell in json.loads(autograded(graded.main.course, name).read_text())["cells"]) if gid]
+    release_nb = nbformat.read(str(graded.main.course / "release" / A / f"{NB}.ipynb"), as_version=4)
+    release = [c.metadata.get("nbgrader", {}).get("grade_id") for c in release_nb.cells]
+    assert order == [gid for gid in release if gid], order
+
+
 # ---- What the attacks saw and did ---------------------------------------------------------------
 
 
@@ -675,6 +701,19 @@ def test_course_grade_gives_the_serial_grades(graded, course_graded, name):
     assert {k: v for k, v in got.items() if k not in skip} == {
         k: v for k, v in want.items() if k not in skip
     }, course_graded.log[-3000:]
+
+
+@pytest.mark.parametrize("name", [c.name for c in MAIN])
+def test_course_grade_notes_and_records_restored_test_cells(course_graded, name):
+    want = set(corpus.BY_NAME[name].restored)
+    assert restored_cells(course_graded.course, name) == want
+    ledger = [
+        json.loads(line)
+        for line in (course_graded.course / ".course" / "ledger.jsonl").read_text().splitlines()
+    ]
+    (record,) = [r for r in ledger if r["student"] == name]
+    flags = record.get("flags", {}).get(NB, [])
+    assert flags == [f"cellule de test restaurée : {gid}-tests" for gid in corpus.POINTS if gid in want], record
 
 
 @pytest.mark.parametrize("name", [c.name for c in MAIN if c.broken])

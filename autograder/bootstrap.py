@@ -11,8 +11,9 @@ Standard library only, so it runs on a fresh machine with nothing but Python 3.1
 2. puts the course root on that environment's ``sys.path`` (a ``.pth`` file) so that the
    reference ``solutions`` package is importable for grading, while the wheel never ships it;
 3. fetches Fashion-MNIST offline (``course data``);
-4. runs ``course demo`` (``demo``), the test suite (``test``: ``pytest`` with ARGS) or any
-   command inside the environment (``shell CMD...``).
+4. runs ``course demo`` (``demo``), the test suite (``test``: the default suite as CI runs it,
+   ``test --slow`` the slow one, ``test ARGS`` pytest with ARGS) or any command inside the
+   environment (``shell CMD...``).
 """
 
 from __future__ import annotations
@@ -149,6 +150,24 @@ def run_in_env(python: Path, argv: list[str]) -> int:
     return subprocess.run(argv, env=env, cwd=ROOT).returncode
 
 
+#: ``test`` with no pytest arguments runs what CI runs first: the default suite (everything but
+#: ``slow``), one test file per worker (grading is CPU-bound; a file's nbgrader runs stay together).
+#: ``test --slow`` runs the slow suite the same way. Any other arguments go to pytest as they are.
+SUITES = {
+    "": ["-m", "not slow"],
+    "--slow": ["-m", "slow"],
+}
+
+
+def pytest_args(rest: list[str], cores: int | None = None) -> list[str]:
+    """pytest's arguments for ``bootstrap test REST``: a suite on every core (at most 4), or REST."""
+    key = rest[0] if rest else ""
+    if key not in SUITES or len(rest) > 1:
+        return rest
+    workers = max(1, min(4, cores if cores is not None else len(os.sched_getaffinity(0))))
+    return [*SUITES[key], "-n", str(workers), "--dist", "loadfile", "-p", "no:cacheprovider"]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("demo", "test", "shell", "setup"):
@@ -170,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if action == "demo":
         return run_in_env(python, [str(bindir / "course"), "demo", *rest])
     if action == "test":
-        return run_in_env(python, [str(python), "-m", "pytest", *rest])
+        return run_in_env(python, [str(python), "-m", "pytest", *pytest_args(rest)])
     return run_in_env(python, rest)
 
 

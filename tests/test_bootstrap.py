@@ -55,3 +55,15 @@ def test_install_is_skipped_only_while_its_stamp_matches(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_REINSTALL")
     (venv / bootstrap.INSTALL_STAMP).write_text("0" * 64 + "\n")  # pyproject.toml changed since
     assert bootstrap.install_needed(python)
+
+
+def test_the_readme_test_command_runs_the_suite_ci_runs():
+    """`bootstrap test` alone = CI's first step: not slow, one file per worker, on every core."""
+    assert bootstrap.pytest_args([], cores=2) == [
+        "-m", "not slow", "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider"
+    ]
+    assert bootstrap.pytest_args(["--slow"], cores=1)[:4] == ["-m", "slow", "-n", "1"]
+    assert bootstrap.pytest_args([], cores=64)[3] == "4"  # memory: each worker grades notebooks
+    assert bootstrap.pytest_args(["tests/test_data.py", "-x"], cores=2) == ["tests/test_data.py", "-x"]
+    ci = (bootstrap.ROOT / ".ci" / "run").read_text()
+    assert "python3 -m autograder.bootstrap test\n" in ci and "python3 -m autograder.bootstrap test --slow" in ci

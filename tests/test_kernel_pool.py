@@ -188,3 +188,67 @@ def test_sandbox_kernel_of_a_grader_killed_while_starting_it_does_not_survive(tm
     finally:
         for proc in _processes_naming(connection_file):
             proc.kill()
+
+
+FONTS_CONF = """<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<fontconfig>
+  <dir>/usr/share/fonts</dir>
+  <cachedir>/var/cache/course-test-no-such-fontconfig-cache</cachedir>
+  <cachedir prefix="xdg">fontconfig</cachedir>
+</fontconfig>
+"""
+
+DRAW = """\
+import os
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.imshow([[0, 1], [1, 0]], cmap="gray")
+ax.set_title("Filtre de Sobel : |∇I|")
+fig.canvas.draw()
+print(os.environ.get("COURSE_SANDBOXED"))
+"""
+
+
+def test_sandbox_kernel_drawing_a_figure_writes_nothing_to_stderr(tmp_path, monkeypatch):
+    """matplotlib in the sandboxed kernel, on a host whose system font cache is stale (fonts
+    installed after the last fc-cache; here a fontconfig file naming a cache folder that does
+    not exist): fontconfig must write a cache, and finds the private /tmp writable. Without it,
+    "Fontconfig error: No writable cache directories" reaches stderr: shown in every feedback
+    page, and a test cell that draws would score 0."""
+    import shutil
+
+    import pytest
+
+    import autograder.grading as grading
+
+    if shutil.which("fc-list") is None:
+        pytest.skip("fontconfig is not installed (matplotlib then never calls it)")
+    work = tmp_path / "work"
+    work.mkdir(mode=0o700)
+    (work / "fonts.conf").write_text(FONTS_CONF)  # in the kernel's folder: /tmp is hidden from it
+    monkeypatch.setenv("JUPYTER_PATH", str(Path(grading.__file__).parent / "jupyter"))
+    monkeypatch.setenv("FONTCONFIG_FILE", str(work / "fonts.conf"))
+    km = KernelManager(kernel_name="course-sandbox", transport="ipc", ip=str(tmp_path / "ipc" / "kernel"))
+    km.start_kernel(cwd=str(work))
+    kc = km.client()
+    kc.start_channels()
+    streams: dict[str, str] = {"stdout": "", "stderr": ""}
+
+    def collect(msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            streams[msg["content"]["name"]] += msg["content"]["text"]
+        elif msg["msg_type"] == "error":
+            streams["stderr"] += "\n".join(msg["content"]["traceback"])
+
+    try:
+        kc.wait_for_ready(timeout=120)
+        reply = kc.execute_interactive(DRAW, output_hook=collect, timeout=120)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert reply["content"]["status"] == "ok", streams
+    assert streams["stdout"].strip() == "1"  # it ran in the sandbox
+    assert streams["stderr"] == ""

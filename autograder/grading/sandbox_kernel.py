@@ -217,6 +217,14 @@ def sourceless_copy(package: Path) -> Path:
     return target
 
 
+def _torch_home() -> str:
+    """PyTorch's hub folder as seen outside the sandbox (torch.hub's own default rule)."""
+    if os.environ.get("TORCH_HOME"):
+        return os.environ["TORCH_HOME"]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "torch")
+
+
 def bwrap_command(workdir: Path, connection_file: Path, inner: list[str]) -> list[str]:
     """The bubblewrap command line that runs ``inner`` in the sandbox."""
     bwrap = bwrap_path()
@@ -235,6 +243,16 @@ def bwrap_command(workdir: Path, connection_file: Path, inner: list[str]) -> lis
         # Home is read-only: caches of matplotlib and IPython go to the private /tmp.
         "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib",
         "--setenv", "IPYTHONDIR", "/tmp/.ipython",
+        # So do the XDG cache and config folders. Fontconfig (under matplotlib) writes its cache
+        # there when the system's is older than the fonts (fonts installed since the last
+        # fc-cache); with none writable it prints "Fontconfig error: No writable cache
+        # directories" on the kernel's stderr, which shows in every feedback page and zeroes a
+        # test cell that draws.
+        "--setenv", "XDG_CACHE_HOME", "/tmp/.cache",
+        "--setenv", "XDG_CONFIG_HOME", "/tmp/.config",
+        # PyTorch's hub folder derives from XDG_CACHE_HOME: keep it where the host has it
+        # (weights installed for the course stay found, read-only).
+        "--setenv", "TORCH_HOME", _torch_home(),
     ]
     hidden: list[Path] = []
     packages = [p for p in (_package_dir("autograder"), _package_dir("solutions")) if p is not None]

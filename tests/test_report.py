@@ -13,7 +13,21 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from graded_class import ASSIGNMENT, CODES, DURATIONS, demo_class, synthetic_course
+from graded_class import (
+    ASSIGNMENT,
+    CODES,
+    DURATIONS,
+    FLAGS_ASSIGNMENT,
+    FLAGS_CLASS,
+    FLAGS_EXPECTED,
+    FLAGS_NOTEBOOK,
+    FLAGS_QUESTIONS,
+    MESSAGES,
+    NOTEBOOK,
+    demo_class,
+    flags_course,
+    synthetic_course,
+)
 
 from autograder.cli import main
 
@@ -21,7 +35,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class Tables(HTMLParser):
-    """Rows (``<tr>`` attributes + the ``data-*`` attributes of their cells), keyed by table."""
+    """Rows (``<tr>`` attributes + the ``data-*`` attributes of their cells), keyed by table.
+
+    Each cell also holds its visible text under ``_text``; each row lists its ``<li>`` items
+    (attributes + ``_text``) and links (``<a>`` attributes) under ``items`` and ``links``.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,6 +47,7 @@ class Tables(HTMLParser):
         self.images: list[str] = []
         self._table: str | None = None
         self._row: dict | None = None
+        self._open: list[dict] = []  # td / li being read: their text accumulates
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -37,16 +56,32 @@ class Tables(HTMLParser):
             self._table = key
             self.tables[key] = []
         elif tag == "tr" and self._table:
-            self._row = {"attrs": a, "cells": []}
+            self._row = {"attrs": a, "cells": [], "items": [], "links": []}
             self.tables[self._table].append(self._row)
         elif tag == "td" and self._row is not None:
+            a["_text"] = ""
             self._row["cells"].append(a)
+            self._open = [a]
+        elif tag == "li" and self._row is not None:
+            a["_text"] = ""
+            self._row["items"].append(a)
+            self._open.append(a)
+        elif tag == "a" and self._row is not None:
+            self._row["links"].append(a)
         elif tag == "img":
             self.images.append(a["src"])
+
+    def handle_data(self, data):
+        for element in self._open:
+            element["_text"] += data
 
     def handle_endtag(self, tag):
         if tag == "table":
             self._table = None
+        elif tag == "li" and len(self._open) > 1:
+            self._open.pop()
+        elif tag == "td":
+            self._open = []
 
 
 def parse(path: Path) -> Tables:
@@ -137,7 +172,8 @@ def test_failure_codes_timing_and_flags(synthetic):
     assert float(timing["data-max"]) == pytest.approx(max(DURATIONS.values()), abs=1e-3)
     assert float(timing["data-total"]) == pytest.approx(sum(DURATIONS.values()), abs=1e-3)
     flags = {r["attrs"]["data-student"]: set(r["attrs"]["data-flags"].split()) for r in t.tables["flagged"] if "data-student" in r["attrs"]}
-    assert flags == {"ben": {"zero", "late"}, "cleo": {"zero"}, "dan": {"ungraded"}, "zoe": {"not_in_gradebook"}}
+    # ben's 0 is the late penalty's (raw 3.5): flagged late, not « zéro sans autre motif ».
+    assert flags == {"ben": {"late"}, "cleo": {"zero"}, "dan": {"ungraded"}, "zoe": {"not_in_gradebook"}}
 
 
 def test_plots_are_real_images_built_from_the_data(synthetic):
@@ -214,11 +250,165 @@ def test_report_of_the_graded_demo_class_matches_the_gradebook():
         s: pytest.approx(v[0]) for s, v in truth.items()
     }
     assert truth["alice"][0] == 12 and truth["chloe"][0] == 0
-    codes = {r["attrs"]["data-code"] for r in t.tables["codes"] if "data-code" in r["attrs"]}
+    codes = {r["attrs"]["data-code"]: int(r["attrs"]["data-students"]) for r in t.tables["codes"] if "data-code" in r["attrs"]}
     assert "conv_backward.exception" in codes  # david's NameError, read from the autograded notebook
-    flags = {r["attrs"]["data-student"]: r["attrs"]["data-flags"] for r in t.tables["flagged"] if "data-student" in r["attrs"]}
-    assert flags == {"chloe": "zero", "eve": "zero"}
+    # The demo's misconceptions, not only exceptions: bruno and david forgot the flip in
+    # convolve1d, david flipped conv2d's kernel, bruno forgot its padding.
+    assert codes["conv1d.flip"] == 2 and "conv.flip" in codes and "conv.padding" in codes
+    flags = {r["attrs"]["data-student"]: set(r["attrs"]["data-flags"].split()) for r in t.tables["flagged"] if "data-student" in r["attrs"]}
+    # chloe handed in the release; eve wrote nothing and deleted a test cell (put back by grading).
+    assert flags == {"chloe": {"not_attempted"}, "eve": {"not_attempted", "restored"}}
+    # « rendu le » is the submission time nbgrader read from timestamp.txt.
+    stamps = {s: next(c for c in r["cells"] if c.get("class") == "when")["data-timestamp"] for s, r in rows.items()}
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{demo.course / 'gradebook.db'}") as gb:
+        expected = {sub.student.id: sub.timestamp.isoformat() for sub in gb.find_assignment(ASSIGNMENT).submissions}
+    assert stamps == expected and all(stamps.values())
+    # each student's feedback page, linked relative to the report
+    for student, r in rows.items():
+        (link,) = r["links"]
+        assert (demo.report.parent / link["href"]).resolve() == demo.course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html"
     timing = next(r["attrs"] for r in t.tables["timing"] if r["attrs"].get("data-notebook") == "convolution")
     assert int(timing["data-n"]) == 5 and float(timing["data-max"]) > 0
     for name in t.images:
         assert (demo.report.parent / name).read_bytes()[:8] == PNG_MAGIC
+
+
+# ---- flags with their reason, per-question figures, links, format, permissions ----------------
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory):
+    course = flags_course(tmp_path_factory.mktemp("flags") / "course")
+    assert main(["report", FLAGS_ASSIGNMENT, "--course", str(course), "--quiet"]) == 0
+    return course, course / "reports" / FLAGS_ASSIGNMENT / "index.html"
+
+
+def test_the_grading_texts_the_flags_read_are_the_ones_grading_writes():
+    """The hand-made notebooks of ``flags_course`` copy texts of autograder.grading: pin them."""
+    import inspect
+
+    from nbgrader.preprocessors import Execute
+
+    from autograder.grading import preprocessors, submissions
+    from autograder.reports import gradebook
+
+    guarded = inspect.getsource(preprocessors.GuardedExecute)
+    assert "le noyau Python s'est arrêté pendant cette cellule" in guarded
+    assert guarded.count("possible falsification") == 2 and "environnement de correction modifié" in guarded
+    assert 'f"Rendu illisible : {unreadable}"' in guarded
+    assert "Rendu illisible" in inspect.getsource(submissions)
+    assert Execute().error_on_timeout["ename"] == gradebook.TIMEOUT_ENAME
+    assert preprocessors.RESTORED_PREFIX == "⚠ Cellule de test restaurée"
+
+
+def test_every_flag_has_its_reason(flagged):
+    _, index = flagged
+    rows = {r["attrs"]["data-student"]: r for r in parse(index).tables["flagged"] if "data-student" in r["attrs"]}
+    assert {s: set(r["attrs"]["data-flags"].split()) for s, r in rows.items()} == FLAGS_EXPECTED
+    details = {s: {i["data-flag"]: i["_text"] for i in r["items"]} for s, r in rows.items()}
+    assert "s'est arrêté" in details["kurt"]["kernel_died"] and "checks/g" in details["kurt"]["kernel_died"]
+    assert "checks/f" in details["tim"]["timeout"]
+    assert "possible falsification" in details["tara"]["tampering"]
+    assert "`np.sum` remplacée" in details["fred"]["tampering"]  # the review note alone, no points lost
+    assert "checks/h" in details["rosa"]["restored"] and "manquait" in details["rosa"]["restored"]
+    assert "JSON valide" in details["uma"]["unreadable"]
+    assert "3 cellule(s)" in details["nina"]["not_attempted"]
+    assert "5 h 00 min" in details["lea"]["late"] and "pénalité 6 pt" in details["lea"]["late"]
+    assert "conv.padding" in details["zed"]["zero"]
+    assert not any("zéro" in text for s, d in details.items() if s != "zed" for text in d.values())
+
+
+def test_per_question_figures_match_the_gradebook(flagged):
+    from nbgrader.api import Gradebook
+
+    course, index = flagged
+    t = parse(index)
+    rows = {r["attrs"]["data-question"]: r for r in t.tables["questions"] if "data-question" in r["attrs"]}
+    assert list(rows) == list(FLAGS_QUESTIONS)  # notebook order
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for q, points in FLAGS_QUESTIONS.items():
+            grades = [gb.find_grade(f"{q}-tests", FLAGS_NOTEBOOK, FLAGS_ASSIGNMENT, s) for s in FLAGS_CLASS]
+            scores = [g.score for g in grades if g.auto_score is not None or g.manual_score is not None]
+            a = rows[q]["attrs"]
+            assert float(a["data-max"]) == points and int(a["data-n"]) == len(scores) == len(FLAGS_CLASS)
+            assert float(a["data-mean"]) == pytest.approx(statistics.fmean(scores))
+            assert float(a["data-success"]) == pytest.approx(sum(x == points for x in scores) / len(scores))
+            # shown in French: « 1,18 / 2 », « 55 % »
+            texts = [c["_text"] for c in rows[q]["cells"]]
+            mean = f"{statistics.fmean(scores):.2f}".rstrip("0").rstrip(".").replace(".", ",")
+            assert f"{mean} / {points:g}" in texts
+            assert f"{round(100 * float(a['data-success']))}\u00a0%" in texts
+    stubs = {q: sum(o[q] == "stub" for o in FLAGS_CLASS.values()) for q in FLAGS_QUESTIONS}
+    assert {q: int(r["attrs"]["data-not-attempted"]) for q, r in rows.items()} == stubs
+    codes = {q: {i["data-code"]: i for i in r["items"] if "data-code" in i} for q, r in rows.items()}
+    assert {q: {c: int(i["data-students"]) for c, i in cs.items()} for q, cs in codes.items()} == {
+        "f": {"conv.padding": 2}, "g": {"conv.flip": 1}, "h": {"conv.stride": 1}}  # zed and pia on f
+    for cs in codes.values():
+        for code, item in cs.items():
+            assert MESSAGES[code] in item["_text"]  # the French message the student read
+    assert "Réussite : part des soumissions" in index.read_text(encoding="utf-8")
+    assert next(r for r in t.tables["codes"] if r["attrs"].get("data-code") == "conv.flip")["cells"][-1]["_text"] == MESSAGES["conv.flip"]
+
+
+def test_feedback_links_only_where_the_page_exists(flagged):
+    course, index = flagged
+    rows = {r["attrs"]["data-student"]: r for r in parse(index).tables["scores"] if "data-student" in r["attrs"]}
+    links = {s: r["links"] for s, r in rows.items() if r["links"]}
+    assert list(links) == ["ok"]
+    (link,) = links["ok"]
+    assert not Path(link["href"]).is_absolute()
+    assert (index.parent / link["href"]).resolve() == course / "feedback" / "ok" / FLAGS_ASSIGNMENT / f"{FLAGS_NOTEBOOK}.html"
+
+
+def test_numbers_are_french_on_the_page(synthetic):
+    import re
+
+    _, index = synthetic
+    t = parse(index)
+    rows = {r["attrs"]["data-student"]: r for r in t.tables["scores"] if "data-student" in r["attrs"]}
+    ben = {c.get("data-notebook") or c.get("class") or ("penalty" if "data-penalty" in c else ""): c["_text"] for c in rows["ben"]["cells"]}
+    assert ben["convolution"] == "3,5" and ben["penalty"] == "3,5"
+    assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", ben["when"])
+    shown = [c["_text"] for rows in t.tables.values() for r in rows for c in r["cells"]]
+    assert not [x for x in shown if re.search(r"\d\.\d", x)], "a decimal point where French writes a comma"
+
+
+def test_score_axes_have_integer_ticks_and_french_labels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from autograder.reports import classreport
+
+    fig, ax = plt.subplots()
+    ax.set_xlim(0, 3)
+    ax.set_ylim(0, 2)
+    classreport._format_score_axes(ax, 3.0)
+    assert all(float(x).is_integer() for x in ax.get_xticks())  # no 0.5 between possible scores
+    assert all(float(y).is_integer() for y in ax.get_yticks())
+    assert ax.xaxis.get_major_formatter()(2.5, 0) == "2,5"
+    ax.set_xlim(0, 2.5)
+    classreport._format_score_axes(ax, 2.5)  # half points exist: half ticks allowed
+    assert any(not float(x).is_integer() for x in ax.get_xticks())
+    plt.close(fig)
+
+
+def test_report_is_readable_by_the_course_group(synthetic, tmp_path):
+    import os
+    import stat
+
+    course, _ = synthetic
+    out = tmp_path / "group" / "reports"
+    old = os.umask(0o077)  # even a strict umask: the staging folder was 0700 whatever it was
+    try:
+        assert main(["report", "--all", "--course", str(course), "--out", str(out), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    for path in [out, *out.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o044 == 0o044, (path, oct(mode))  # group and others read
+        if path.is_dir():
+            assert mode & 0o011 == 0o011, (path, oct(mode))  # and enter

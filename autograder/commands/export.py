@@ -1,9 +1,10 @@
 """`course export`: nbgrader's grade CSV and a Moodle grade-import CSV (tracks merged).
 
 Writes ``<out>/grades_nbgrader.csv`` (``nbgrader export``, unchanged: one row per assignment
-and student) and ``<out>/grades_moodle.csv`` (one row per student, one column per module; the
-PyTorch and TensorFlow tracks of a module share a column, see
-:mod:`autograder.reports.exports`). Both files are written together or not at all.
+and student), ``<out>/grades_moodle.csv`` (one row per student, one column per module; the
+PyTorch and TensorFlow tracks of a module share a column) and ``<out>/grades_questions.csv``
+(one row per student and question: score, maximum, failure codes, flags; tracks merged the same
+way), see :mod:`autograder.reports.exports`. The three files are written together or not at all.
 
 In Moodle: Grades → Import → CSV file, map ``Username`` (or ``Email address``) to the user
 field and each module column to its grade item.
@@ -36,11 +37,15 @@ def run(args: argparse.Namespace) -> int:
     out = (args.out or course / "exports").expanduser().resolve()
     say = common.printer(args.quiet)
     nbgrader_csv, moodle_csv = out / "grades_nbgrader.csv", out / "grades_moodle.csv"
-    with common.staged_files(nbgrader_csv, moodle_csv) as (tmp_nbgrader, tmp_moodle):
-        say("[1/2] Moodle CSV (tracks merged) …")
+    questions_csv = out / "grades_questions.csv"
+    with common.staged_files(nbgrader_csv, moodle_csv, questions_csv) as (tmp_nbgrader, tmp_moodle, tmp_questions):
+        say("[1/3] Moodle CSV (tracks merged) …")
         header, rows, warnings = exports.moodle_table(url, args.out_of or None, args.missing_as_zero)
         exports.write_csv(tmp_moodle, header, rows)
-        say("[2/2] nbgrader export (CsvExportPlugin) …")
+        say("[2/3] per-question CSV (tracks merged) …")
+        q_header, q_rows, _ = exports.question_table(course, url)  # its warnings repeat the Moodle ones
+        exports.write_csv(tmp_questions, q_header, q_rows)
+        say("[3/3] nbgrader export (CsvExportPlugin) …")
         proc = pipeline.nbgrader(course, "export", "--to", str(tmp_nbgrader), check=False)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
@@ -49,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
         common.warn(w)
     say(f"{len(rows)} student(s), columns: {', '.join(header[len(exports.IDENTITY):]) or 'none'}")
     if not args.quiet:
-        print(f"nbgrader CSV: {nbgrader_csv}\nMoodle CSV:   {moodle_csv}")
+        print(f"nbgrader CSV:     {nbgrader_csv}\nMoodle CSV:       {moodle_csv}\nper-question CSV: {questions_csv}")
     return 0

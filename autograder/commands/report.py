@@ -2,7 +2,8 @@
 
 Writes ``<out>/<assignment>/index.html`` with its PNG plots (default ``<course>/reports``) and,
 with ``--all``, ``<out>/index.html`` linking them. Each assignment's folder is replaced as a
-whole, only once its report is complete.
+whole, only once its report is complete, and is readable by the course group (0755/0644). The
+page links each student's feedback (``course feedback``) relative to where it is written.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def build(course: Path, names: list[str], out: Path, say=print) -> list[Path]:
         say(f"[{i}/{len(names)}] {name}: reading the gradebook and autograded notebooks …")
         data = load_assignment(course, url, name)
         with common.staged_dir(out / name) as staging:
-            classreport.write_report(data, staging, course)
+            classreport.write_report(data, staging, course, final=out / name)
         written.append(out / name / "index.html")
         graded = data.graded()
         mean = sum(s.score for s in graded) / len(graded) if graded else None

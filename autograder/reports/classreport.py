@@ -1,20 +1,26 @@
 """The class report: one self-contained HTML page per assignment, PNG plots beside it.
 
-For the teaching team: how the class did on each notebook (score histograms and statistics),
-which failure codes came up most (the misconceptions to address in class), how long grading
-took, and which submissions need a human look (zero, ungraded, late, internal errors).
-Every number comes from the gradebook or the autograded notebooks; the tables carry ``data-*``
-attributes so that tests can read them back.
+For the teaching team: how the class did on each notebook (score histograms and statistics)
+and on each question (mean, success rate, the failure codes that came up with their French
+message: what to teach again), which failure codes came up most across the assignment, how
+long grading took, which submissions need a human look and why (not attempted, kernel death,
+timeout, tampering, restored test cells, unreadable file, late, zero, ungraded), and a link to
+each student's feedback page. Every number comes from the gradebook or the autograded
+notebooks and is shown in French (« 2,25 / 3 », « 83 % »); the tables carry ``data-*``
+attributes with the raw values so that tests can read them back.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import re
+import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from autograder.reports.common import fr_number, fr_percent
 from autograder.reports.gradebook import FLAGS, AssignmentData, describe
 
 CSS = """
@@ -24,13 +30,27 @@ table{border-collapse:collapse;margin:.6rem 0}td,th{border:1px solid #ccc;paddin
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}code{font-size:.92em}
 .plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0}.muted{color:#777}
 .flag{background:#fff3cd}td.txt,th.txt{text-align:left}
+td ul,td ol{margin:0;padding-left:1.1rem;text-align:left}.bar{display:inline-block;height:.7rem;background:#55a868;vertical-align:middle;margin-right:.3rem}
+.msg{color:#555;font-size:.9em}
 """
+#: What « réussite » means on the page (and in :func:`question_stats`).
+SUCCESS_DEFINITION = ("Réussite : part des soumissions notées qui obtiennent tous les points de la question "
+                      "(une question réussie à moitié ne compte pas).")
+#: Failure codes listed per question.
+CODES_PER_QUESTION = 3
 
 
-def _fmt(x: float | None, digits: int = 2) -> str:
-    if x is None:
-        return "—"
-    return f"{x:.{digits}f}".rstrip("0").rstrip(".") if isinstance(x, float) else str(x)
+def _fmt(x: float | int | None, digits: int = 2) -> str:
+    return fr_number(x, digits)
+
+
+def _raw(x: float | int | None) -> str:
+    """A number for a ``data-*`` attribute (tests read it back); empty for None."""
+    return "" if x is None else f"{float(x):.12g}"
+
+
+def _date(when: datetime | None) -> str:
+    return when.strftime("%d/%m/%Y %H:%M") if when else "—"
 
 
 def _slug(name: str) -> str:
@@ -60,23 +80,91 @@ def failure_codes(data: AssignmentData) -> list[dict]:
     """Failure codes across the class, most widespread first.
 
     Each entry: ``code``, ``students`` (how many students hit it), ``occurrences`` (how many
-    times in all), ``cells`` (graded cells where it appeared).
+    times in all), ``cells`` (graded cells where it appeared), ``message`` (the French message
+    the checks printed most often with it; messages vary with the case, e.g. shapes).
     """
     students: dict[str, set[str]] = defaultdict(set)
     occurrences: Counter[str] = Counter()
     cells: dict[str, set[str]] = defaultdict(set)
+    messages: dict[str, Counter[str]] = defaultdict(Counter)
     for rec in data.submissions.values():
         for nb in rec.notebooks.values():
             for cell, codes in nb.codes.items():
+                note = nb.notes.get(cell)
                 for code in codes:
                     students[code].add(rec.student)
                     occurrences[code] += 1
                     cells[code].add(f"{nb.name}/{cell}")
+                    if note and code in note.messages:
+                        messages[code][note.messages[code]] += 1
     rows = [
-        {"code": c, "students": len(students[c]), "occurrences": occurrences[c], "cells": sorted(cells[c])}
+        {"code": c, "students": len(students[c]), "occurrences": occurrences[c], "cells": sorted(cells[c]),
+         "message": messages[c].most_common(1)[0][0] if messages[c] else ""}
         for c in students
     ]
     return sorted(rows, key=lambda r: (-r["students"], -r["occurrences"], r["code"]))
+
+
+def question_stats(data: AssignmentData) -> list[dict]:
+    """One entry per graded cell (question), in notebook order.
+
+    Each entry: ``notebook``, ``question`` (grade cell name without ``-tests``), ``title`` (the
+    function named in its feedback), ``max``, ``n`` (submissions with a score on it), ``mean``,
+    ``success`` (share of those ``n`` with full marks, see :data:`SUCCESS_DEFINITION`), ``full``,
+    ``not_attempted`` (students who left it as the stub) and ``codes`` (failure codes on this
+    question, most widespread first: ``code``, ``students``, ``occurrences``, ``message``).
+    """
+    out = []
+    for nb_name, questions in data.questions.items():
+        for question, max_score in questions.items():
+            scores: list[float] = []
+            titles: Counter[str] = Counter()
+            not_attempted = 0
+            students: dict[str, set[str]] = defaultdict(set)
+            occurrences: Counter[str] = Counter()
+            messages: dict[str, Counter[str]] = defaultdict(Counter)
+            for rec in data.submissions.values():
+                nb = rec.notebooks.get(nb_name)
+                if nb is None:
+                    continue
+                score = nb.cells.get(question)
+                if score is not None:
+                    scores.append(score)
+                note = nb.notes.get(question)
+                if note is not None:
+                    if note.title:
+                        titles[note.title] += 1
+                    not_attempted += note.not_attempted
+                for code in nb.codes.get(question, []):
+                    students[code].add(rec.student)
+                    occurrences[code] += 1
+                    if note is not None and code in note.messages:
+                        messages[code][note.messages[code]] += 1
+            full = sum(1 for x in scores if x >= max_score - 1e-9)
+            codes = sorted(
+                ({"code": c, "students": len(s), "occurrences": occurrences[c],
+                  "message": messages[c].most_common(1)[0][0] if messages[c] else ""} for c, s in students.items()),
+                key=lambda r: (-r["students"], -r["occurrences"], r["code"]),
+            )
+            out.append({
+                "notebook": nb_name, "question": question, "title": titles.most_common(1)[0][0] if titles else "",
+                "max": max_score, "n": len(scores), "mean": statistics.fmean(scores) if scores else None,
+                "success": full / len(scores) if scores else None, "full": full,
+                "not_attempted": not_attempted, "codes": codes,
+            })
+    return out
+
+
+def _format_score_axes(ax, max_score: float) -> None:
+    """Integer ticks for integer scores (no « 2,5 » between two possible scores) and counts;
+    labels in French (decimal comma)."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=float(max_score).is_integer()))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    french = FuncFormatter(lambda x, _pos: fr_number(x))
+    ax.xaxis.set_major_formatter(french)
+    ax.yaxis.set_major_formatter(french)
 
 
 def _plot_histogram(path: Path, values: list[float], max_score: float, title: str) -> None:
@@ -92,7 +180,7 @@ def _plot_histogram(path: Path, values: list[float], max_score: float, title: st
     ax.set_xlim(0, edges[-1])
     ax.set_xlabel("score (points)")
     ax.set_ylabel("soumissions")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    _format_score_axes(ax, max_score)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png")
@@ -108,23 +196,77 @@ def _plot_codes(path: Path, rows: list[dict], n_students: int) -> None:
     rows = rows[:12][::-1]
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(rows) + 1.2), dpi=100)
     ax.barh([r["code"] for r in rows], [r["students"] for r in rows], color="#c44e52")
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     ax.set_xlabel(f"étudiants concernés (sur {n_students})")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fr_number(x)))
     ax.set_title("Codes d'échec les plus fréquents", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
 
 
-def write_report(data: AssignmentData, out: Path, course: Path | None = None) -> Path:
-    """Write ``index.html`` and its PNG plots into ``out`` (an existing, empty folder)."""
+def _question_rows(data: AssignmentData) -> list[str]:
+    """The « Par question » section: a table per notebook, codes with their message inline."""
     e = html.escape
+    stats = question_stats(data)
+    parts = ['<h2>Par question</h2>',
+             f'<p class="muted" id="success-definition">{e(SUCCESS_DEFINITION)} Moyenne sur les soumissions notées ; '
+             f"codes d'échec : les {CODES_PER_QUESTION} plus répandus sur la question, avec le message que les "
+             "étudiants ont lu (« Non tenté » exclu).</p>"]
+    if not stats:
+        parts.append('<p id="questions-none">Aucune question notée dans le carnet de notes.</p>')
+        return parts
+    parts.append('<table id="questions"><tr><th>notebook</th><th class="txt">question</th><th>barème</th>'
+                 '<th>notées</th><th>moyenne</th><th>réussite</th><th>non tentées</th>'
+                 "<th class=\"txt\">codes d'échec les plus fréquents</th></tr>")
+    for q in stats:
+        codes = q["codes"][:CODES_PER_QUESTION]
+        items = "".join(
+            f'<li data-code="{e(c["code"])}" data-students="{c["students"]}" data-occurrences="{c["occurrences"]}">'
+            f'<code>{e(c["code"])}</code> — {c["students"]} étudiant{"s" if c["students"] > 1 else ""}'
+            + (f'<br><span class="msg">{e(c["message"])}</span>' if c["message"] else "") + "</li>"
+            for c in codes
+        )
+        more = len(q["codes"]) - len(codes)
+        if more > 0:
+            items += f'<li class="muted">… et {more} autre{"s" if more > 1 else ""}</li>'
+        title = f'<code>{e(q["title"])}</code> ' if q["title"] and q["title"] != q["question"] else ""
+        width = 0 if q["success"] is None else round(60 * q["success"])
+        mean = "—" if q["mean"] is None else f'{_fmt(q["mean"])} / {_fmt(q["max"])}'
+        parts.append(
+            f'<tr data-notebook="{e(q["notebook"])}" data-question="{e(q["question"])}" data-max="{_raw(q["max"])}" '
+            f'data-n="{q["n"]}" data-mean="{_raw(q["mean"])}" data-success="{_raw(q["success"])}" '
+            f'data-full="{q["full"]}" data-not-attempted="{q["not_attempted"]}">'
+            f'<td>{e(q["notebook"])}</td><td class="txt">{title}<span class="muted">{e(q["question"])}</span></td>'
+            f'<td>{_fmt(q["max"])}</td><td>{q["n"]}</td><td>{mean}</td>'
+            f'<td><span class="bar" style="width:{width}px"></span>{fr_percent(q["success"])}</td>'
+            f'<td>{q["not_attempted"]}</td>'
+            f'<td class="txt">{"<ul>" + items + "</ul>" if items else "—"}</td></tr>'
+        )
+    parts.append("</table>")
+    return parts
+
+
+def write_report(data: AssignmentData, out: Path, course: Path | None = None, final: Path | None = None) -> Path:
+    """Write ``index.html`` and its PNG plots into ``out`` (an existing, empty folder).
+
+    Args:
+        data: the assignment, from :func:`autograder.reports.gradebook.load_assignment`.
+        out: the folder to write into (a staging folder, see ``common.staged_dir``).
+        course: the course folder, named on the page.
+        final: where ``out`` will end up (default ``out``): links to the feedback pages are
+            relative to it, so the report keeps working when the course folder moves.
+    """
+    e = html.escape
+    final = final or out
     graded = data.graded()
     parts: list[str] = []
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%d/%m/%Y %H:%M UTC")
     parts.append(f"<h1>Rapport de classe — <code>{e(data.name)}</code></h1>")
     where = f" — cours <code>{e(str(course))}</code>" if course else ""
-    due = data.duedate.strftime("%Y-%m-%d %H:%M") if data.duedate else "aucune"
+    due = _date(data.duedate) if data.duedate else "aucune"
     parts.append(f'<p class="muted">Généré le {now}{where}. Échéance : {e(due)}.</p>')
 
     totals = [s.score for s in graded]
@@ -142,8 +284,7 @@ def write_report(data: AssignmentData, out: Path, course: Path | None = None) ->
         ("max", "maximum", summary["max"]),
     ):
         shown = _fmt(float(value)) if isinstance(value, float) else _fmt(value)
-        raw = "" if value is None else f"{float(value):.12g}"
-        parts.append(f'<tr data-key="{key}" data-value="{raw}"><td>{e(label)}</td><td>{shown}</td></tr>')
+        parts.append(f'<tr data-key="{key}" data-value="{_raw(value)}"><td>{e(label)}</td><td>{shown}</td></tr>')
     parts.append("</table>")
 
     # ---- score distributions ---------------------------------------------------------------
@@ -164,11 +305,11 @@ def write_report(data: AssignmentData, out: Path, course: Path | None = None) ->
                      f'width="520" height="320"><figcaption>{e(label)}</figcaption></figure>')
         edges, counts = histogram(values, max_score)
         rows = "".join(
-            f'<tr data-low="{a:g}" data-high="{b:g}" data-count="{c}"><td>[{a:g}, {b:g}{"]" if i == len(counts) - 1 else "["}</td><td>{c}</td></tr>'
+            f'<tr data-low="{a:g}" data-high="{b:g}" data-count="{c}"><td>[{_fmt(a)} ; {_fmt(b)}{"]" if i == len(counts) - 1 else "["}</td><td>{c}</td></tr>'
             for i, (a, b, c) in enumerate(zip(edges, edges[1:], counts, strict=False))
         )
         stat_cells = "".join(
-            f'<td data-stat="{k}" data-value="{"" if stats[k] is None else f"{float(stats[k]):.12g}"}">{_fmt(stats[k] if k == "n" else (None if stats[k] is None else float(stats[k])))}</td>'
+            f'<td data-stat="{k}" data-value="{_raw(stats[k])}">{_fmt(stats[k] if k == "n" else (None if stats[k] is None else float(stats[k])))}</td>'
             for k in ("n", "mean", "median", "min", "max")
         )
         tables.append(
@@ -180,20 +321,25 @@ def write_report(data: AssignmentData, out: Path, course: Path | None = None) ->
     parts.append("</div>")
     parts.extend(tables)
 
+    # ---- per question ----------------------------------------------------------------------
+    parts.extend(_question_rows(data))
+
     # ---- failure codes ---------------------------------------------------------------------
     codes = failure_codes(data)
     parts.append("<h2>Codes d'échec les plus fréquents</h2>")
     parts.append('<p class="muted">Une erreur partagée par beaucoup d\'étudiants est une notion à reprendre en cours. '
-                 "Codes lus dans les retours des cellules de test (« Non tenté » exclu).</p>")
+                 "Codes lus dans les retours des cellules de test (« Non tenté » exclu), avec le message le plus "
+                 "souvent affiché.</p>")
     if codes:
         _plot_codes(out / "codes.png", codes, len(data.submissions))
         parts.append('<div class="plots"><figure><img src="codes.png" alt="codes d\'échec les plus fréquents"></figure></div>')
-        parts.append('<table id="codes"><tr><th>code</th><th>étudiants</th><th>occurrences</th><th class="txt">cellules</th></tr>')
+        parts.append('<table id="codes"><tr><th>code</th><th>étudiants</th><th>occurrences</th><th class="txt">cellules</th>'
+                     '<th class="txt">message</th></tr>')
         for r in codes:
             parts.append(
                 f'<tr data-code="{e(r["code"])}" data-students="{r["students"]}" data-occurrences="{r["occurrences"]}">'
                 f'<td><code>{e(r["code"])}</code></td><td>{r["students"]}</td><td>{r["occurrences"]}</td>'
-                f'<td class="txt">{e(", ".join(r["cells"]))}</td></tr>'
+                f'<td class="txt">{e(", ".join(r["cells"]))}</td><td class="txt msg">{e(r["message"])}</td></tr>'
             )
         parts.append("</table>")
     else:
@@ -213,22 +359,27 @@ def write_report(data: AssignmentData, out: Path, course: Path | None = None) ->
                 continue
             st = describe(d)
             parts.append(f'<tr data-notebook="{e(nb)}" data-n="{len(d)}" data-median="{st["median"]:.3f}" data-max="{st["max"]:.3f}" data-total="{sum(d):.3f}">'
-                         f'<td>{e(nb)}</td><td>{len(d)}</td><td>{st["median"]:.1f}</td><td>{st["max"]:.1f}</td><td>{sum(d):.1f}</td></tr>')
+                         f'<td>{e(nb)}</td><td>{len(d)}</td><td>{_fmt(st["median"], 1)}</td><td>{_fmt(st["max"], 1)}</td><td>{_fmt(sum(d), 1)}</td></tr>')
         parts.append("</table>")
         slowest = sorted(timed, key=lambda t: -t[2])[:5]
-        parts.append("<p>Les plus longs : " + ", ".join(f"{e(s)}/{e(n)} ({t:.1f} s)" for s, n, t in slowest) + ".</p>")
+        parts.append("<p>Les plus longs : " + ", ".join(f"{e(s)}/{e(n)} ({_fmt(t, 1)} s)" for s, n, t in slowest) + ".</p>")
     else:
         parts.append('<p id="timing-none">Non enregistré (aucun notebook autogradé ne porte de temps d\'exécution).</p>')
 
     # ---- flagged submissions ---------------------------------------------------------------
     parts.append("<h2>Soumissions signalées</h2>")
-    flagged = [(s.student, s.flags) for s in sorted(data.submissions.values(), key=lambda s: s.student) if s.flags]
-    flagged += [(student, ["not_in_gradebook"]) for student in data.not_in_gradebook]
+    flagged = [(s.student, s.flags, s.flag_details) for s in sorted(data.submissions.values(), key=lambda s: s.student) if s.flags]
+    flagged += [(student, ["not_in_gradebook"], {}) for student in data.not_in_gradebook]
     if flagged:
-        parts.append('<table id="flagged"><tr><th>étudiant</th><th class="txt">motif</th></tr>')
-        for student, flags in flagged:
+        parts.append('<table id="flagged"><tr><th>étudiant</th><th class="txt">motifs</th></tr>')
+        for student, flags, details in flagged:
+            items = "".join(
+                f'<li data-flag="{f}"><strong>{e(FLAGS[f])}</strong>'
+                + (f'<br><span class="msg">{e(" ; ".join(details[f]))}</span>' if details.get(f) else "") + "</li>"
+                for f in flags
+            )
             parts.append(f'<tr data-student="{e(student)}" data-flags="{" ".join(flags)}"><td>{e(student)}</td>'
-                         f'<td class="txt">{e(" ; ".join(FLAGS[f] for f in flags))}</td></tr>')
+                         f'<td class="txt"><ul>{items}</ul></td></tr>')
         parts.append("</table>")
     else:
         parts.append('<p id="flagged-none">Aucune.</p>')
@@ -236,19 +387,25 @@ def write_report(data: AssignmentData, out: Path, course: Path | None = None) ->
     # ---- all scores ------------------------------------------------------------------------
     parts.append("<h2>Toutes les soumissions</h2>")
     head = "".join(f"<th>{e(nb)} (/{_fmt(mx)})</th>" for nb, mx in data.notebooks.items())
-    parts.append(f'<table id="scores"><tr><th>étudiant</th><th>rendu le</th>{head}<th>pénalité</th><th>total (/{_fmt(data.max_score)})</th></tr>')
+    parts.append(f'<table id="scores"><tr><th>étudiant</th><th>rendu le</th>{head}<th>pénalité</th><th>total (/{_fmt(data.max_score)})</th>'
+                 '<th class="txt">retour (HTML)</th></tr>')
     for s in sorted(data.submissions.values(), key=lambda s: s.student):
-        when = s.timestamp.strftime("%Y-%m-%d %H:%M") if s.timestamp else "—"
         cells = ""
+        links = []
         for nb in data.notebooks:
             rec = s.notebooks.get(nb)
             value = None if rec is None else rec.score
-            cells += f'<td data-notebook="{e(nb)}" data-score="{"" if value is None else f"{value:.12g}"}">{_fmt(value)}</td>'
+            cells += f'<td data-notebook="{e(nb)}" data-score="{_raw(value)}">{_fmt(value)}</td>'
+            if rec is not None and rec.feedback_page is not None:
+                href = Path(os.path.relpath(rec.feedback_page, final)).as_posix()
+                links.append(f'<a href="{e(href)}" data-feedback="{e(nb)}">{e(nb)}</a>')
         total = s.score
         cls = ' class="flag"' if s.flags else ""
-        parts.append(f'<tr data-student="{e(s.student)}"{cls}><td>{e(s.student)}</td><td>{when}</td>{cells}'
+        stamp = f' data-timestamp="{s.timestamp.isoformat()}"' if s.timestamp else ' data-timestamp=""'
+        parts.append(f'<tr data-student="{e(s.student)}"{cls}><td>{e(s.student)}</td><td class="when"{stamp}>{_date(s.timestamp)}</td>{cells}'
                      f'<td data-penalty="{s.late_penalty:.12g}">{_fmt(s.late_penalty)}</td>'
-                     f'<td class="total" data-score="{"" if total is None else f"{total:.12g}"}">{_fmt(total)}</td></tr>')
+                     f'<td class="total" data-score="{_raw(total)}">{_fmt(total)}</td>'
+                     f'<td class="txt links">{", ".join(links) or "—"}</td></tr>')
     parts.append("</table>")
 
     page = (f'<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8"><title>Rapport — {e(data.name)}</title>'

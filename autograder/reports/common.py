@@ -66,6 +66,21 @@ def db_url(course: Path) -> str:
     return url
 
 
+def fr_number(x: float | int | None, digits: int = 2) -> str:
+    """A number as the French read it: decimal comma, no trailing zeros (« 2,25 », « 3 »); « — » for None."""
+    if x is None:
+        return "—"
+    if isinstance(x, int) and not isinstance(x, bool):
+        return str(x)
+    text = f"{float(x):.{digits}f}".rstrip("0").rstrip(".")
+    return ("0" if text in ("-0", "") else text).replace(".", ",")
+
+
+def fr_percent(fraction: float | None) -> str:
+    """A share as a French percentage, « 83 % » (no-break space before the sign); « — » for None."""
+    return "—" if fraction is None else f"{round(100 * fraction)}\u00a0%"
+
+
 def printer(quiet: bool) -> Callable[..., None]:
     """``print`` to stdout (flushed) unless ``quiet``: progress lines of long commands."""
     if quiet:
@@ -77,13 +92,39 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+#: Modes of what the staff commands write: the course group (the teaching team) reads it all.
+SHARED_DIR_MODE = 0o755
+SHARED_FILE_MODE = 0o644
+
+
+def share_tree(root: Path) -> None:
+    """Make ``root`` and everything under it readable by the group and others (0755 / 0644).
+
+    ``tempfile.mkdtemp`` creates its folder 0700 and ``mkstemp`` its files 0600 whatever the
+    umask: a report staged there would be readable by its author only once moved into place.
+    """
+    os.chmod(root, SHARED_DIR_MODE)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), SHARED_DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(folder, name), SHARED_FILE_MODE)
+
+
 @contextlib.contextmanager
 def staged_dir(target: Path) -> Iterator[Path]:
-    """Yield an empty staging folder that replaces ``target`` (a folder) only on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Yield an empty staging folder that replaces ``target`` (a folder) only on success.
+
+    What ends in ``target`` is readable by the course group (:func:`share_tree`), and so is
+    its parent folder when this creates it (``reports/``).
+    """
+    if not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(target.parent, SHARED_DIR_MODE)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield staging
+        share_tree(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -124,5 +165,5 @@ def staged_files(*targets: Path) -> Iterator[list[Path]]:
             tmp.unlink(missing_ok=True)
         raise
     for tmp, target in zip(temps, targets, strict=True):
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, SHARED_FILE_MODE)
         os.replace(tmp, target)

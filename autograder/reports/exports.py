@@ -1,4 +1,4 @@
-"""Grade exports: a Moodle grade-import CSV, with the PyTorch and TensorFlow tracks merged.
+"""Grade exports: a Moodle grade-import CSV and a per-question CSV, PyTorch and TensorFlow tracks merged.
 
 From module 6 on a student follows one track: ``m6-improving-pytorch`` or
 ``m6-improving-tensorflow``. Moodle has one grade item per module, so both assignments feed one
@@ -9,6 +9,13 @@ Scores are nbgrader's (``score = max(0, raw - late penalty)``, as ``nbgrader exp
 them) rescaled to ``out_of`` points (20 by default, the French scale), or raw with
 ``out_of=None``. A missing submission is left empty (Moodle then keeps no grade) unless
 ``missing_as_zero``.
+
+The per-question CSV (:func:`question_table`) has one row per student and graded cell of each
+module they submitted: raw points on that cell (before any late penalty), its maximum, the
+failure codes its checks printed and why grading zeroed, flagged or restored it. Tracks are
+merged as in the Moodle CSV: the ``module`` column is the Moodle column, ``assignment`` the track
+the row comes from (the latest submission when a student submitted both), and the same graded
+idea has the same ``question`` (grade_id) in both tracks, so rows line up across frameworks.
 """
 
 from __future__ import annotations
@@ -98,6 +105,46 @@ def moodle_table(url: str, out_of: float | None = 20.0, missing_as_zero: bool = 
                 row.append(_number(value))
             rows.append(row)
     return [*IDENTITY, *columns], rows, warnings
+
+
+QUESTION_HEADER = ("Username", "module", "assignment", "notebook", "question", "score", "max_score",
+                   "failure_codes", "flags")
+
+
+def question_table(course: Path, url: str) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, rows and warnings of the per-question CSV of the course at ``course``.
+
+    ``failure_codes`` and ``flags`` are space-separated (codes once each, in the order printed;
+    flags among ``not_attempted unreadable kernel_died timeout tampering restored``); a cell
+    never scored has an empty ``score``.
+    """
+    from autograder.reports.gradebook import assignment_names, load_assignment
+
+    warnings: list[str] = []
+    chosen: dict[tuple[str, str], tuple] = {}  # (student, module) -> (timestamp, assignment, data, record)
+    for name in assignment_names(url):
+        data = load_assignment(course, url, name)
+        column = column_of(name)[0]
+        for student, rec in data.submissions.items():
+            key = (student, column)
+            entry = (rec.timestamp or datetime.min, name, data, rec)
+            if key in chosen:
+                warnings.append(f"{student}: submitted {chosen[key][1]} and {name}; {column} takes the latest")
+                entry = max(chosen[key], entry, key=lambda e: (e[0], e[1]))
+            chosen[key] = entry
+    rows: list[list[str]] = []
+    for (student, column), (_, name, data, rec) in sorted(chosen.items(), key=lambda kv: kv[0]):
+        for nb_name, questions in data.questions.items():
+            nb = rec.notebooks.get(nb_name)
+            for question, max_score in questions.items():
+                score = None if nb is None else nb.cells.get(question)
+                codes = list(dict.fromkeys(nb.codes.get(question, []))) if nb else []
+                note = nb.notes.get(question) if nb else None
+                flags = [] if note is None else list(dict.fromkeys(
+                    (["not_attempted"] if note.not_attempted else []) + [f for f, _ in note.reasons]))
+                rows.append([student, column, name, nb_name, question, "" if score is None else _number(score),
+                             _number(max_score), " ".join(codes), " ".join(flags)])
+    return list(QUESTION_HEADER), rows, warnings
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:

@@ -151,7 +151,7 @@ def course(tmp_path_factory) -> Path:
 
     untouched = pipeline.fill_solutions(release, answers)
     deleted = pipeline.fill_solutions(release, answers)
-    deleted.cells = [c for c, gid in zip(deleted.cells, _ids(deleted)) if gid not in ALL_TESTS]
+    deleted.cells = [c for c, gid in zip(deleted.cells, _ids(deleted), strict=True) if gid not in ALL_TESTS]
     moved = pipeline.fill_solutions(release, answers)
     ids = _ids(moved)
     first = moved.cells.pop(ids.index("conv2d-backward-tests"))

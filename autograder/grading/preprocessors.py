@@ -22,8 +22,8 @@ import contextlib
 import typing as t
 from pathlib import Path
 
-from jupyter_core.utils import run_sync
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor

@@ -5,7 +5,8 @@ Standard library only, so it runs on a fresh machine with nothing but Python 3.1
 1. creates (or reuses) a virtual environment — ``$COURSE_VENV``, else
    ``~/.cache/cnn-course/venv-py3.11-<checkout digest>`` (one per checkout: the environment
    points at its checkout, so two clones must not share one) — and installs the course with its staff and test
-   dependencies (pinned in pyproject.toml); later runs skip pip while pyproject.toml, the
+   dependencies, every package pinned by ``constraints.txt`` (pyproject.toml declares the
+   student install's ranges); later runs skip pip while pyproject.toml, constraints.txt, the
    checkout and the interpreter are those of the last successful install (an install stamp in
    the environment; ``COURSE_REINSTALL=1`` forces pip);
 2. puts the course root on that environment's ``sys.path`` (a ``.pth`` file) so that the
@@ -27,6 +28,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The staff environment's pins (every package, transitive ones included): pip installs with it.
+CONSTRAINTS = ROOT / "constraints.txt"
 #: One environment per checkout: its .pth files point at this checkout's `autograder` and
 #: `solutions`, so a clone elsewhere (CI's clean clone) must not re-point a shared one.
 DEFAULT_VENV = (
@@ -81,9 +84,10 @@ INSTALL_STAMP = "cnn-course-install.txt"
 
 
 def install_digest(python: Path) -> str:
-    """What an install depends on: pyproject.toml, the checkout and the interpreter."""
+    """What an install depends on: pyproject.toml, constraints.txt, the checkout and the interpreter."""
     h = hashlib.sha256()
     h.update((ROOT / "pyproject.toml").read_bytes())
+    h.update(b"\0" + CONSTRAINTS.read_bytes())
     h.update(f"\0{ROOT}\0{python.resolve()}\0{sys.version}".encode())
     return h.hexdigest()
 
@@ -111,7 +115,7 @@ def install(python: Path) -> None:
     quiet = [] if os.environ.get("COURSE_VERBOSE") else ["-q"]
     subprocess.run([python, "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True)
     subprocess.run(
-        [python, "-m", "pip", "install", *quiet, "--disable-pip-version-check", "-e", f"{ROOT}[dev]"],
+        [python, "-m", "pip", "install", *quiet, "--disable-pip-version-check", *pip_install_args()],
         check=True,
         cwd=ROOT,
     )
@@ -121,6 +125,11 @@ def install(python: Path) -> None:
     ).stdout.strip()
     (Path(purelib) / "cnn-course-root.pth").write_text(f"{ROOT}\n")
     stamp.write_text(install_digest(python) + "\n")
+
+
+def pip_install_args() -> list[str]:
+    """What the bootstrap asks pip for: the course in development mode, within the staff pins."""
+    return ["-c", str(CONSTRAINTS), "-e", f"{ROOT}[dev]"]
 
 
 def ensure_system_tools() -> None:

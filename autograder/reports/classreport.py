@@ -31,7 +31,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}code{font-si
 .plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0}.muted{color:#777}
 .flag{background:#fff3cd}td.txt,th.txt{text-align:left}
 td ul,td ol{margin:0;padding-left:1.1rem;text-align:left}.bar{display:inline-block;height:.7rem;background:#55a868;vertical-align:middle;margin-right:.3rem}
-.msg{color:#555;font-size:.9em}
+.msg{color:#555;font-size:.9em}td.rate{white-space:nowrap}
 """
 #: What « réussite » means on the page (and in :func:`question_stats`).
 SUCCESS_DEFINITION = ("Réussite : part des soumissions notées qui obtiennent tous les points de la question "
@@ -47,6 +47,14 @@ def _fmt(x: float | int | None, digits: int = 2) -> str:
 def _raw(x: float | int | None) -> str:
     """A number for a ``data-*`` attribute (tests read it back); empty for None."""
     return "" if x is None else f"{float(x):.12g}"
+
+
+def _message(text: str) -> str:
+    """A check's French message as HTML: escaped, its `names` in ``<code>`` as the student saw them."""
+    parts = html.escape(text).split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: leave the text as it is
+        return html.escape(text)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def _date(when: datetime | None) -> str:
@@ -226,7 +234,7 @@ def _question_rows(data: AssignmentData) -> list[str]:
         items = "".join(
             f'<li data-code="{e(c["code"])}" data-students="{c["students"]}" data-occurrences="{c["occurrences"]}">'
             f'<code>{e(c["code"])}</code> — {c["students"]} étudiant{"s" if c["students"] > 1 else ""}'
-            + (f'<br><span class="msg">{e(c["message"])}</span>' if c["message"] else "") + "</li>"
+            + (f'<br><span class="msg">{_message(c["message"])}</span>' if c["message"] else "") + "</li>"
             for c in codes
         )
         more = len(q["codes"]) - len(codes)
@@ -241,7 +249,7 @@ def _question_rows(data: AssignmentData) -> list[str]:
             f'data-full="{q["full"]}" data-not-attempted="{q["not_attempted"]}">'
             f'<td>{e(q["notebook"])}</td><td class="txt">{title}<span class="muted">{e(q["question"])}</span></td>'
             f'<td>{_fmt(q["max"])}</td><td>{q["n"]}</td><td>{mean}</td>'
-            f'<td><span class="bar" style="width:{width}px"></span>{fr_percent(q["success"])}</td>'
+            f'<td class="rate"><span class="bar" style="width:{width}px"></span>{fr_percent(q["success"])}</td>'
             f'<td>{q["not_attempted"]}</td>'
             f'<td class="txt">{"<ul>" + items + "</ul>" if items else "—"}</td></tr>'
         )
@@ -339,7 +347,7 @@ def write_report(data: AssignmentData, out: Path, course: Path | None = None, fi
             parts.append(
                 f'<tr data-code="{e(r["code"])}" data-students="{r["students"]}" data-occurrences="{r["occurrences"]}">'
                 f'<td><code>{e(r["code"])}</code></td><td>{r["students"]}</td><td>{r["occurrences"]}</td>'
-                f'<td class="txt">{e(", ".join(r["cells"]))}</td><td class="txt msg">{e(r["message"])}</td></tr>'
+                f'<td class="txt">{e(", ".join(r["cells"]))}</td><td class="txt msg">{_message(r["message"])}</td></tr>'
             )
         parts.append("</table>")
     else:

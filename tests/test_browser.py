@@ -193,3 +193,48 @@ def test_class_report_opens_and_its_plots_load(browser, tmp_path):
     shots = tmp_path / "screenshots"
     shots.mkdir()
     _save(page, shots, "class-report.png", full_page=True)
+
+
+def test_class_report_shows_per_question_figures_of_the_gradebook(browser, tmp_path):
+    """What a TA reads in the browser, per question: the mean (« 1,18 / 2 »), the success rate
+    (« 55 % ») and the number graded, equal to the gradebook read through nbgrader's API; the
+    failure codes with their French message; each flag with its reason; the feedback link opens
+    the student's page."""
+    import statistics
+
+    from graded_class import FLAGS_ASSIGNMENT, FLAGS_CLASS, FLAGS_NOTEBOOK, FLAGS_QUESTIONS, MESSAGES, flags_course
+    from nbgrader.api import Gradebook
+
+    course = flags_course(tmp_path / "course")
+    assert main(["report", FLAGS_ASSIGNMENT, "--course", str(course), "--quiet"]) == 0
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.goto((course / "reports" / FLAGS_ASSIGNMENT / "index.html").as_uri())
+    page.wait_for_load_state("load")
+    shown = page.evaluate("""() => Array.from(document.querySelectorAll('#questions tr[data-question]')).map(tr => ({
+        question: tr.dataset.question, cells: Array.from(tr.cells).map(td => td.innerText.trim()),
+        codes: Array.from(tr.querySelectorAll('li[data-code]')).map(li => li.innerText)}))""")
+    assert [q["question"] for q in shown] == list(FLAGS_QUESTIONS)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for q in shown:
+            points = FLAGS_QUESTIONS[q["question"]]
+            scores = [g.score for g in (gb.find_grade(f"{q['question']}-tests", FLAGS_NOTEBOOK, FLAGS_ASSIGNMENT, s)
+                                        for s in FLAGS_CLASS) if g.auto_score is not None]
+            mean = f"{statistics.fmean(scores):.2f}".rstrip("0").rstrip(".").replace(".", ",")
+            success = round(100 * sum(x == points for x in scores) / len(scores))
+            _notebook, _title, max_shown, n_shown, mean_shown, success_shown = q["cells"][:6]
+            assert max_shown == f"{points:g}" and n_shown == str(len(scores))
+            assert mean_shown == f"{mean} / {points:g}", q
+            assert success_shown.replace("\u00a0", " ") == f"{success} %", q
+    codes = {q["question"]: " ".join(q["codes"]) for q in shown}
+    assert "conv.padding" in codes["f"] and MESSAGES["conv.padding"].replace("`", "") in codes["f"]
+    assert "Réussite : part des soumissions" in page.locator("#success-definition").inner_text()
+    kurt = page.locator("#flagged tr[data-student='kurt']").inner_text()
+    assert "noyau Python arrêté" in kurt and "s'est arrêté" in kurt
+    page.locator("#questions").scroll_into_view_if_needed()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    _save(page.locator("#questions"), shots, "class-report-questions.png")
+    page.locator("#scores tr[data-student='ok'] a[data-feedback]").click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/feedback/ok/{FLAGS_ASSIGNMENT}/{FLAGS_NOTEBOOK}.html")
+    assert "retour de ok" in page.locator("body").inner_text()

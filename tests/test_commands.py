@@ -18,9 +18,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from graded_class import ASSIGNMENT, NOTEBOOK, demo_class, synthetic_course
+from graded_class import (
+    ASSIGNMENT,
+    CODES,
+    FLAGS_ASSIGNMENT,
+    FLAGS_CLASS,
+    NOTEBOOK,
+    demo_class,
+    flags_course,
+    synthetic_course,
+)
 
 from autograder.cli import main
+from autograder.commands import demo as demo_cmd
 from autograder.commands import feedback as feedback_cmd
 from autograder.commands import release as rel
 from autograder.grading import pipeline
@@ -217,6 +227,42 @@ def test_export_writes_nbgrader_and_moodle_csv_with_tracks_merged(synthetic, tmp
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_per_question_csv_matches_the_gradebook_with_tracks_merged(synthetic, tmp_path):
+    from nbgrader.api import Gradebook
+
+    out = tmp_path / "exports"
+    assert main(["export", "--course", str(synthetic), "--out", str(out), "--quiet"]) == 0
+    rows = read_csv(out / "grades_questions.csv")
+    assert list(rows[0]) == list(exports.QUESTION_HEADER)
+    by_key = {(r["Username"], r["module"], r["question"]): r for r in rows}
+    assert len(by_key) == len(rows)  # one row per student and question of a module
+    with Gradebook(f"sqlite:///{synthetic / 'gradebook.db'}") as gb:
+        for r in rows:
+            grade = gb.find_grade(f"{r['question']}-tests", r["notebook"], r["assignment"], r["Username"])
+            scored = grade.auto_score is not None or grade.manual_score is not None
+            assert r["score"] == (f"{grade.score:g}" if scored else ""), r  # dan's b: never scored, empty
+            assert float(r["max_score"]) == grade.max_score
+    # m6: one module for both tracks; dan submitted both, his row is the latest (TensorFlow).
+    m6 = {r["Username"]: r["assignment"] for r in rows if r["module"] == "m6-improving"}
+    assert m6 == {"ana": "m6-improving-pytorch", "ben": "m6-improving-tensorflow", "dan": "m6-improving-tensorflow"}
+    codes = {(r["Username"], r["question"]): r["failure_codes"].split() for r in rows if r["module"] == ASSIGNMENT}
+    for student, cells in CODES.items():
+        for cell, planted in cells.items():
+            assert codes[(student, cell)] == planted
+    assert codes[("ana", "a")] == []
+    assert "eli" not in {r["Username"] for r in rows}  # no submission, no row (the Moodle CSV keeps the column empty)
+
+
+def test_per_question_csv_names_what_grading_did_to_each_cell(tmp_path):
+    course = flags_course(tmp_path / "course")
+    header, rows, _ = exports.question_table(course, f"sqlite:///{course / 'gradebook.db'}")
+    flags = {(r[0], r[4]): r[8] for r in rows}
+    assert len(rows) == len(FLAGS_CLASS) * 3
+    assert flags[("kurt", "g")] == "kernel_died" and flags[("tim", "f")] == "timeout"
+    assert flags[("nina", "f")] == "not_attempted" and flags[("uma", "h")] == "unreadable"
+    assert flags[("tara", "g")] == "tampering" and flags[("rosa", "h")] == "restored" and flags[("ok", "f")] == ""
+
+
 def test_moodle_options_raw_points_and_missing_as_zero(synthetic):
     url = f"sqlite:///{synthetic / 'gradebook.db'}"
     header, rows, _ = exports.moodle_table(url, out_of=None, missing_as_zero=True)
@@ -309,7 +355,9 @@ def test_release_bad_arguments(capsys, tmp_path):
 def test_demo_grades_the_class_and_writes_feedback_and_report():
     demo = demo_class()
     scores = {s: nbs[NOTEBOOK].score for s, nbs in demo.results.items()}
-    assert scores == {"alice": 12.0, "bruno": 2.0, "chloe": 0.0, "david": 8.0, "eve": 0.0}  # eve's tampering earns 0
+    # bruno: convolve1d without the flip, conv2d without padding; david: the flip forgotten too,
+    # conv2d's kernel flipped and a NameError in conv2d_backward. eve's tampering earns 0.
+    assert scores == {"alice": 12.0, "bruno": 2.6, "chloe": 0.0, "david": 3.0, "eve": 0.0}
     assert len(demo.feedback) == 5 and all(p.is_file() for p in demo.feedback)
     assert demo.report.is_file() and demo.report.name == "index.html"
 
@@ -317,7 +365,56 @@ def test_demo_grades_the_class_and_writes_feedback_and_report():
 def test_demo_bad_arguments(capsys, tmp_path):
     one_line_error(capsys, ["demo", "--dir", str(tmp_path / "d"), "--assignment", "m9-nope"], "demo")
     one_line_error(capsys, ["demo", "--dir", str(tmp_path / "d"), "--notebook", "nope"], "demo")
+    one_line_error(capsys, ["demo", "--dir", str(tmp_path / "d"), "--all", "--notebook", NOTEBOOK], "demo")
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_misconceptions_are_written_into_the_submissions():
+    """Each misconception applies to today's solution (its text is there), lands in the cell it
+    names for the students it names, and leaves the other students' cells alone; every module
+    release/ holds is in --all's list."""
+    released = sorted(p.name for p in (ROOT / "release").iterdir() if p.is_dir())
+    assert demo_cmd.released_modules() == released and {"m3-fundamentals", "m5-pytorch"} <= set(released)
+    for key, bugs in demo_cmd.MISCONCEPTIONS.items():
+        assignment, notebook = key.split("/")
+        assert assignment in released, key
+        release_nb = ROOT / "release" / assignment / f"{notebook}.ipynb"
+        source_nb = ROOT / "source" / assignment / f"{notebook}.ipynb"
+        solutions = pipeline.solution_sources(source_nb)
+        cells = {}
+        for student in demo_cmd.CLASS:
+            nb = demo_cmd.make_submission(release_nb, source_nb, student, assignment)
+            cells[student] = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+                              if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+        for bug in bugs:
+            buggy = bug.apply(solutions[bug.grade_id])
+            assert buggy.strip() != solutions[bug.grade_id].strip() and bug.expect, bug
+            for student in bug.students:
+                if bug in demo_cmd.misconceptions_of(assignment, notebook, student):  # the first on its cell
+                    assert cells[student][bug.grade_id] == buggy, (bug, student)
+        assert cells["alice"] == solutions  # alice stays right
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_demo_all_grades_every_released_module_and_shows_its_misconceptions(tmp_path):
+    """`course demo --all`: every module of release/, graded, reported, with the failure code of
+    each misconception of its class in its report (not only `*.exception`)."""
+    from test_report import parse
+
+    demo = demo_cmd.build(tmp_path / "course", demo_cmd.released_modules(), say=lambda *a: None)
+    assert demo.returncode == 0 and demo.assignments == demo_cmd.released_modules()
+    index = demo.index.read_text(encoding="utf-8")
+    for assignment in demo.assignments:
+        assert f'href="{assignment}/index.html"' in index
+        results = demo.all_results[assignment]
+        assert set(results) == set(demo_cmd.CLASS)
+        assert all(nb.score == nb.max_score for nb in results["alice"].values()), (assignment, results["alice"])
+        t = parse(demo.reports[assignment])
+        codes = {r["attrs"]["data-code"] for r in t.tables.get("codes", []) if "data-code" in r["attrs"]}
+        expected = {bug.expect for key, bugs in demo_cmd.MISCONCEPTIONS.items() if key.startswith(f"{assignment}/") for bug in bugs}
+        assert expected <= codes, (assignment, expected - codes)
+        assert {r["attrs"]["data-question"] for r in t.tables["questions"] if "data-question" in r["attrs"]}
 
 
 def test_reading_a_course_config_leaves_the_environment_as_it_was():

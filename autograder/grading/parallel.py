@@ -180,18 +180,34 @@ def _eta(seconds: float) -> str:
 
 
 class Progress:
-    """One plain-text line per graded notebook, with the rate so far and an ETA."""
+    """One plain-text line per graded notebook, with the rate so far and an ETA.
 
-    def __init__(self, total: int, say: Callable[[str], None]) -> None:
+    The ETA weighs what is left by what each submission is expected to cost (its last grading's
+    duration in the ledger, else the typical one): submissions are handed out longest first,
+    so a count-based estimate would start high and only fall. ``expected`` gives one weight per
+    notebook to grade, in any order; without it every notebook weighs the same.
+    """
+
+    def __init__(self, total: int, say: Callable[[str], None], expected: Iterable[float] = ()) -> None:
         self.total, self.done, self.say = total, 0, say
         self.start = time.monotonic()
         self.width = len(str(total))
+        weights = [max(0.0, float(w)) for w in expected]
+        self.weight_total = sum(weights) if len(weights) == total and sum(weights) > 0 else float(total)
+        self.weight_done = 0.0
 
-    def notebook(self, student: str, notebook: str, result: str) -> None:
+    def notebook(self, student: str, notebook: str, result: str, weight: float | None = None) -> None:
         self.done += 1
+        self.weight_done += 1.0 if weight is None or self.weight_total == self.total else max(0.0, weight)
         elapsed = time.monotonic() - self.start
         left = self.total - self.done
-        eta = "done" if left == 0 else f"ETA {_eta(elapsed / self.done * left)}"
+        share = min(1.0, self.weight_done / self.weight_total) if self.weight_total else 1.0
+        if left == 0:
+            eta = "done"
+        elif share <= 0:
+            eta = "ETA …"
+        else:
+            eta = f"ETA {_eta(elapsed * (1 - share) / share)}"
         pct = 100 * self.done // self.total
         self.say(f"[{self.done:>{self.width}}/{self.total} {pct:3d}%] {student}  {notebook}  {result}  {eta}")
 
@@ -293,9 +309,27 @@ def _notebook_summary(state: dict[str, Any] | None, definition: dict[str, Any]) 
     return out
 
 
-def grade(
+def grade(course: Path, assignment: str, **kwargs: Any) -> GradingReport:
+    """Grade ``assignment``'s submissions of the course folder ``course`` on Dask.
+
+    :func:`grade_many` for one assignment (same arguments); its report.
+    """
+    return grade_many(course, [assignment], **kwargs)[0]
+
+
+@dataclass
+class _Plan:
+    """One assignment of a run: what its workers need and what its submissions gave."""
+
+    setup: GradingSetup
+    definition: dict[str, Any]
+    report: GradingReport
+    jobs: list[Job]
+
+
+def grade_many(
     course: Path,
-    assignment: str,
+    assignments: list[str],
     *,
     students: list[str] | None = None,
     workers: int | None = None,
@@ -306,11 +340,15 @@ def grade(
     env: dict[str, str] | None = None,
     say: Callable[[str], None] = lambda line: None,
     task: Callable[[Job, GradingSetup], Outcome] = grade_submission,
-) -> GradingReport:
-    """Grade ``assignment``'s submissions of the course folder ``course`` on Dask.
+) -> list[GradingReport]:
+    """Grade the submissions of ``assignments`` in ``course`` in one run on one Dask cluster.
+
+    Submissions of every assignment are handed out together, longest first (:func:`longest_first`
+    over the whole class), with one progress display whose ETA weighs what is left.
 
     Args:
-        students: grade only these (default: every submission).
+        students: grade only these (default: every submission); each must have submitted at
+            least one of ``assignments``.
         workers: LocalCluster size (default: the CPUs this process may use).
         scheduler: address of an existing Dask scheduler (``tcp://host:port``) instead.
         force: grade again submissions already graded and unchanged.
@@ -320,8 +358,11 @@ def grade(
         say: receives progress lines.
         task: the Dask task (tests inject faults through it).
 
+    Returns:
+        One report per assignment, in the order given.
+
     Raises:
-        GradingError: the run cannot start.
+        GradingError: the run cannot start (nothing is graded then).
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -329,70 +370,119 @@ def grade(
     settings = course_settings(course)
     root = settings.root
     ledger = Ledger.for_course(root)
-    found = list_submissions(settings, assignment)
+    assignments = list(dict.fromkeys(assignments))
+    if not assignments:
+        raise GradingError("no assignment to grade")
+    found = {a: list_submissions(settings, a) for a in assignments}
     if students:
-        missing = sorted(set(students) - set(found))
+        missing = sorted(set(students) - {s for subs in found.values() for s in subs})
         if missing:
-            raise GradingError(f"no submission of {assignment} for: {', '.join(missing)}")
-        found = {s: found[s] for s in sorted(set(students))}
+            raise GradingError(f"no submission of {', '.join(assignments)} for: {', '.join(missing)}")
+        found = {a: {s: subs[s] for s in sorted(set(students)) if s in subs} for a, subs in found.items()}
 
     with _course_lock(root), Gradebook(settings.db_url, settings.course_id) as gb:
-        try:
-            definition = gradebook_sync.assignment_definition(gb, assignment)
-        except MissingEntry:
-            raise GradingError(
-                f"{assignment} is not in the gradebook ({_safe_url(settings.db_url)}): run `nbgrader generate_assignment {assignment}` first"
-            ) from None
-        notebooks = [nb["name"] for nb in definition["notebooks"]]
         env = {**kernel_threads_env(workers, scheduler), **(env or {})}
-        setup = _setup(settings, assignment, definition, gradebook_sync.alembic_version(gb), in_process, env)
-        latest = ledger.latest(assignment)
-
-        report = GradingReport(assignment=assignment, cluster="", notebooks=notebooks, db_url=settings.db_url)
-        jobs: list[Job] = []
-        for student, folder in found.items():
-            files = read_files(folder, settings.ignore)
-            digest = digest_files(files)
-            prior = gradebook_sync.submission_state(gb, assignment, student, manual=True)
-            dest = settings.folder("autograded", student, assignment)
-            rec = latest.get(student)
-            if (
-                not force and rec is not None and rec.get("status") == "graded"
-                and rec.get("submission") == digest and rec.get("setup") == setup.digest
-                and prior is not None and dest.is_dir()
-            ):
-                report.submissions[student] = SubmissionReport(student, "skipped", "already graded, unchanged")
-                continue
-            jobs.append(Job(student, files, settings.rel(folder), settings.rel(dest), prior, digest))
-        jobs = longest_first(jobs, latest, settings.code_stub)
+        version = gradebook_sync.alembic_version(gb)
+        plans: dict[str, _Plan] = {}
+        latest: dict[str, dict[str, dict[str, Any]]] = {}
+        for assignment in assignments:
+            try:
+                definition = gradebook_sync.assignment_definition(gb, assignment)
+            except MissingEntry:
+                raise GradingError(
+                    f"{assignment} is not in the gradebook ({_safe_url(settings.db_url)}): run "
+                    f"`course release {assignment}` (nbgrader generate_assignment) first"
+                ) from None
+            notebooks = [nb["name"] for nb in definition["notebooks"]]
+            setup = _setup(settings, assignment, definition, version, in_process, env)
+            latest[assignment] = ledger.latest(assignment)
+            report = GradingReport(assignment=assignment, cluster="", notebooks=notebooks, db_url=settings.db_url)
+            jobs: list[Job] = []
+            for student, folder in found[assignment].items():
+                files = read_files(folder, settings.ignore)
+                digest = digest_files(files)
+                prior = gradebook_sync.submission_state(gb, assignment, student, manual=True)
+                dest = settings.folder("autograded", student, assignment)
+                rec = latest[assignment].get(student)
+                if (
+                    not force and rec is not None and rec.get("status") == "graded"
+                    and rec.get("submission") == digest and rec.get("setup") == setup.digest
+                    and prior is not None and dest.is_dir()
+                ):
+                    report.submissions[student] = SubmissionReport(student, "skipped", "already graded, unchanged")
+                    continue
+                jobs.append(Job(student, files, settings.rel(folder), settings.rel(dest), prior, digest,
+                                assignment=assignment))
+            plans[assignment] = _Plan(setup, definition, report, jobs)
 
         gb.db.commit()  # end the read transaction: nothing stays locked while workers grade
-        skipped = len(report.submissions)
+        everything = [job for plan in plans.values() for job in plan.jobs]
+        expected = expected_seconds(everything, latest)
+        jobs = longest_first(everything, latest, settings.code_stub, expected=expected)
+        for assignment, plan in plans.items():
+            skipped = len(plan.report.submissions)
+            if not plan.jobs:
+                say(f"{assignment}: nothing to grade ({skipped} submission(s) already graded and unchanged; "
+                    "--force grades them again)")
+                continue
+            say(
+                f"{assignment}: {len(plan.jobs)} submission(s) × {len(plan.report.notebooks)} notebook(s) to grade"
+                + (f", {skipped} skipped (already graded, unchanged)" if skipped else "")
+                + f"; gradebook {_safe_url(settings.db_url)}"
+            )
         if not jobs:
-            report.cluster = "none (nothing to grade)"
-            say(f"{assignment}: nothing to grade ({skipped} submission(s) already graded and unchanged; --force grades them again)")
-            report.wall_s = time.monotonic() - started
-            return report
+            for plan in plans.values():
+                plan.report.cluster = "none (nothing to grade)"
+                plan.report.wall_s = time.monotonic() - started
+            return [plans[a].report for a in assignments]
 
-        total = len(jobs) * len(notebooks)
-        say(
-            f"{assignment}: {len(jobs)} submission(s) × {len(notebooks)} notebook(s) to grade"
-            + (f", {skipped} skipped (already graded, unchanged)" if skipped else "")
-            + f"; gradebook {_safe_url(settings.db_url)}"
-        )
+        weights = [expected[_key(job)] / len(plans[job.assignment].report.notebooks)
+                   for job in jobs for _ in plans[job.assignment].report.notebooks]
         run_id = uuid.uuid4().hex[:12]
+        several = len([p for p in plans.values() if p.jobs]) > 1
         with dask_client(workers, scheduler, retries=retries) as (client, description):
-            report.cluster = description
+            for plan in plans.values():
+                plan.report.cluster = description if plan.jobs else "none (nothing to grade)"
             say(f"grading on {description}")
-            progress = Progress(total, say)
-            _run(client, jobs, setup, task, retries, lambda job, outcome: _record(
-                gb, settings, ledger, setup, definition, run_id, job, outcome, report, progress
-            ))
-    report.wall_s = time.monotonic() - started
-    return report
+            progress = Progress(len(weights), say, weights)
+
+            def record(job: Job, outcome: Outcome) -> None:
+                plan = plans[job.assignment]
+                _record(gb, settings, ledger, plan.setup, plan.definition, run_id, job, outcome, plan.report,
+                        progress, weight=expected[_key(job)], label=f"{job.assignment}  " if several else "")
+
+            _run(client, jobs, {a: p.setup for a, p in plans.items() if p.jobs}, task, retries, record)
+    for plan in plans.values():
+        plan.report.wall_s = time.monotonic() - started
+    return [plans[a].report for a in assignments]
 
 
-def longest_first(jobs: list[Job], latest: dict[str, dict[str, Any]], code_stub: str = "") -> list[Job]:
+def expected_seconds(jobs: list[Job], latest: dict[str, dict[str, dict[str, Any]]]) -> dict[tuple[str, str], float]:
+    """``{(assignment, student): seconds}``: each job's last graded duration (ledger), else a typical one.
+
+    Typical: the median known duration of the job's assignment, else of the whole run, else 0.
+    """
+    def known(job: Job) -> float | None:
+        rec = latest.get(job.assignment, {}).get(job.student)
+        if isinstance(rec, dict) and rec.get("status") == "graded" and isinstance(rec.get("duration_s"), int | float):
+            return float(rec["duration_s"])
+        return None
+
+    seen = {_key(job): d for job in jobs if (d := known(job)) is not None}
+    by_assignment: dict[str, list[float]] = collections.defaultdict(list)
+    for (assignment, _), seconds in seen.items():
+        by_assignment[assignment].append(seconds)
+    overall = statistics.median(seen.values()) if seen else 0.0
+    typical = {a: statistics.median(v) for a, v in by_assignment.items()}
+    return {_key(job): seen.get(_key(job), typical.get(job.assignment, overall)) for job in jobs}
+
+
+def _key(job: Job) -> tuple[str, str]:
+    return job.assignment, job.student
+
+
+def longest_first(jobs: list[Job], latest: dict[str, Any], code_stub: str = "",
+                  expected: dict[tuple[str, str], float] | None = None) -> list[Job]:
     """``jobs`` with the longest to grade first (longest-processing-time-first), ties in order.
 
     The long submissions start first and the short ones fill the gaps at the end, so no worker
@@ -401,15 +491,10 @@ def longest_first(jobs: list[Job], latest: dict[str, dict[str, Any]], code_stub:
     them on a first grading), those with fewer answers left as the release's ``code_stub``
     (:func:`untouched_answers`) come first: a stub raises at once, its tests fail fast.
     """
-    known = {
-        job.student: float(rec["duration_s"])
-        for job in jobs
-        if isinstance((rec := latest.get(job.student)), dict) and isinstance(rec.get("duration_s"), int | float)
-        and rec.get("status") == "graded"
-    }
-    typical = statistics.median(known.values()) if known else 0.0
-    untouched = {job.student: untouched_answers(job.files, code_stub) for job in jobs} if code_stub else {}
-    return sorted(jobs, key=lambda job: (-known.get(job.student, typical), untouched.get(job.student, 0)))
+    if expected is None:  # ``latest`` is one assignment's ``{student: record}``
+        expected = expected_seconds(jobs, {job.assignment: latest for job in jobs})
+    untouched = {_key(job): untouched_answers(job.files, code_stub) for job in jobs} if code_stub else {}
+    return sorted(jobs, key=lambda job: (-expected[_key(job)], untouched.get(_key(job), 0)))
 
 
 def untouched_answers(files: dict[str, bytes], code_stub: str) -> int:
@@ -515,7 +600,7 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retries: int,
+def _run(client: Any, jobs: list[Job], setups: dict[str, GradingSetup] | GradingSetup, task: Callable, retries: int,
          record: Callable[[Job, Outcome], None]) -> None:
     """Keep every worker thread busy with one submission; record each result as it arrives.
 
@@ -526,7 +611,12 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
     """
     from distributed import KilledWorker, as_completed
 
-    shared = client.submit(_identity, setup, key=f"grading-setup-{uuid.uuid4().hex[:8]}", pure=False)
+    if isinstance(setups, GradingSetup):  # one assignment's run
+        setups = {job.assignment: setups for job in jobs}
+    shared = {
+        assignment: client.submit(_identity, setup, key=f"grading-setup-{assignment}-{uuid.uuid4().hex[:8]}", pure=False)
+        for assignment, setup in setups.items()
+    }
     pending = list(jobs)
     #: each task in flight: its job and the worker it was sent to (a preference: another worker
     #: takes it if that one dies).
@@ -547,7 +637,7 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
             # worker that holds it, and the others get theirs only by stealing (~0.7 s each at
             # the start). Name a free worker instead, loosely (any other may still run it).
             target = free_worker(threads, [sent for _, sent in running.values() if sent])
-            fut = client.submit(task, job, shared, key=f"grade-{job.student}-{uuid.uuid4().hex[:8]}",
+            fut = client.submit(task, job, shared[job.assignment], key=f"grade-{job.assignment}-{job.student}-{uuid.uuid4().hex[:8]}",
                                 pure=False, retries=retries, workers=[target] if target else None,
                                 allow_other_workers=True)
             running[fut] = (job, target)
@@ -573,7 +663,8 @@ def _run(client: Any, jobs: list[Job], setup: GradingSetup, task: Callable, retr
     finally:
         for fut in running:
             fut.cancel()
-        shared.cancel()
+        for fut in shared.values():
+            fut.cancel()
 
 
 def free_worker(threads: dict[str, int], busy: Iterable[str]) -> str | None:
@@ -584,7 +675,8 @@ def free_worker(threads: dict[str, int], busy: Iterable[str]) -> str | None:
 
 
 def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSetup, definition: dict,
-            run_id: str, job: Job, outcome: Outcome, report: GradingReport, progress: Progress) -> None:
+            run_id: str, job: Job, outcome: Outcome, report: GradingReport, progress: Progress,
+            weight: float | None = None, label: str = "") -> None:
     """Gradebook, then autograded files, then ledger: a record always means the grades are stored."""
     assignment = setup.assignment
     if outcome.state is not None:
@@ -624,7 +716,12 @@ def _record(gb: Any, settings: CourseSettings, ledger: Ledger, setup: GradingSet
             text += f"  [{outcome.status}: {outcome.reason}]"
         if outcome.flags.get(name):
             text += f"  [{'; '.join(outcome.flags[name])}]"
-        progress.notebook(job.student, name, f"{text}  ({outcome.duration_s:.1f} s)")
+        # Each notebook's own time: its cells as the kernel ran them; the whole submission's
+        # when nothing ran (a task that failed, an unreadable file).
+        own = outcome.cell_time.get(name)
+        seconds = f"{own:.1f} s" if own else f"{outcome.duration_s:.1f} s for the submission"
+        share = None if weight is None else weight / max(1, len(notebooks))
+        progress.notebook(f"{label}{job.student}", name, f"{text}  ({seconds})", share)
 
 
 def read_results(db_url: str, assignment: str, students: list[str] | None = None) -> dict[str, dict[str, NotebookResult]]:

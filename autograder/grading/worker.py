@@ -106,6 +106,8 @@ class Job:
     #: no submission is left to hand out after this one: the worker starts no kernel ahead
     #: beyond this submission's notebooks (:func:`autograder.grading.kernel_pool.limit_ahead`).
     last: bool = False
+    #: the assignment submitted (a run may grade several; its setup says the same).
+    assignment: str = ""
 
 
 @dataclass

@@ -297,7 +297,7 @@ def _flag(rec: SubmissionRecord) -> None:
         _add(rec, "not_attempted", f"{len(readable)} cellule(s) de test, aucune tentée")
     if rec.seconds_late > 0 or rec.late_penalty > 0:
         _add(rec, "late", f"{late_text(rec.seconds_late)} après l'échéance, pénalité {fr_number(rec.late_penalty)} pt")
-    for nb_name, cell, n in notes:
+    for nb_name, cell, _ in notes:
         if "internal.error" in rec.notebooks[nb_name].codes.get(cell, []):
             _add(rec, "internal_error", f"{nb_name}/{cell}")
     explained = any(f in rec.flags for f in ZERO_REASONS) or (rec.late_penalty > 0 and (rec.raw_score or 0) > 0)

@@ -202,7 +202,14 @@ def test_class_report_shows_per_question_figures_of_the_gradebook(browser, tmp_p
     the student's page."""
     import statistics
 
-    from graded_class import FLAGS_ASSIGNMENT, FLAGS_CLASS, FLAGS_NOTEBOOK, FLAGS_QUESTIONS, MESSAGES, flags_course
+    from graded_class import (
+        FLAGS_ASSIGNMENT,
+        FLAGS_CLASS,
+        FLAGS_NOTEBOOK,
+        FLAGS_QUESTIONS,
+        MESSAGES,
+        flags_course,
+    )
     from nbgrader.api import Gradebook
 
     course = flags_course(tmp_path / "course")

@@ -21,7 +21,6 @@ import pytest
 from graded_class import (
     ASSIGNMENT,
     CODES,
-    FLAGS_ASSIGNMENT,
     FLAGS_CLASS,
     NOTEBOOK,
     demo_class,

@@ -7,6 +7,7 @@ is instant and a student install without nbgrader still runs `course validate`.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -29,6 +30,29 @@ class UsageError(Exception):
     """A bad argument or a missing folder: one line on stderr, exit code 2."""
 
 
+def suggest(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
+    """`` (did you mean X?)`` for the closest of ``known`` to a mistyped ``name``, else ``""``.
+
+    For every command that takes an assignment (or a student) name: a typo is answered with the
+    name meant, not with advice that fits only a name that does not exist yet.
+    """
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def version() -> str:
+    """The installed course package's version (the source tree's when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("cnn-course")
+    except PackageNotFoundError:
+        from autograder import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Before any command imports nbgrader: its jsonschema would build an unused IRI parser
     # (~1.3 s at start, ~0.6 s at exit; autograder.grading.speedups).
@@ -36,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     defer_iri_parser()
     parser = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"course (cnn-course) {version()}")
+    # Also accepted before the command (`course --quiet grade …`); a separate name, because a
+    # subcommand's own default would overwrite the value parsed here.
+    parser.add_argument("--quiet", dest="_quiet_before", action="store_true", help="same as a command's --quiet")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -44,12 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
             importlib.import_module(module).add_arguments(p)
         except ImportError as exc:  # a command whose dependencies are not installed
             p.set_defaults(_import_error=str(exc))
+        # Every command takes --quiet (README): those with their own say what it leaves out.
+        if not any("--quiet" in action.option_strings for action in p._actions):
+            p.add_argument("--quiet", action="store_true", help="print only errors and the final result")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.quiet = bool(getattr(args, "quiet", False) or args._quiet_before)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -30,7 +30,8 @@ COURSE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options: the report is cheap enough to be complete every time."""
+    """Only --quiet: the report is cheap enough to be complete every time."""
+    parser.add_argument("--quiet", action="store_true", help="print only the summary line")
 
 
 @contextlib.contextmanager
@@ -174,48 +175,52 @@ def _row(label: str, *lines: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    quiet = bool(getattr(args, "quiet", False))
+    # --quiet: every check still runs, only the summary line is printed.
+    row = _row if not quiet else (lambda *a: None)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     issues: list[str] = []
-    print("course doctor")
+    if not quiet:
+        print("course doctor")
 
-    _row("Python", f"{platform.python_version()} ({sys.executable})")
+    row("Python", f"{platform.python_version()} ({sys.executable})")
     modules: dict[str, Any] = {}
     for name in PACKAGES:
         version, modules[name] = module_version(name)
-        _row(name, version)
+        row(name, version)
     if modules["torch"] is None and modules["tensorflow"] is None:
         issues.append("neither torch nor tensorflow is installed")
     if modules["nbgrader"] is None:
         issues.append("nbgrader not installed")
 
-    _row("Device", device_line(modules["torch"], modules["tensorflow"]))
+    row("Device", device_line(modules["torch"], modules["tensorflow"]))
 
     try:
         lines, ready = data_lines()
     except Exception as exc:
         lines, ready = [f"cannot check ({type(exc).__name__}: {exc})"], False
-    _row("Data", *lines)
+    row("Data", *lines)
     if not ready:
         issues.append("data not installed (run `course data`)")
 
     config = find_nbgrader_config()
     if config is None:
-        _row("nbgrader config", "none (no nbgrader_config.py here or in the course root)")
+        row("nbgrader config", "none (no nbgrader_config.py here or in the course root)")
         issues.append("no nbgrader_config.py")
     else:
         try:
             info = read_nbgrader_config(config)
             timeout = info["timeout"] if info["timeout"] is not None else "30 (nbgrader default)"
-            _row(
+            row(
                 "nbgrader config",
                 f"{config}: course_id={info['course_id']}, cell timeout={timeout} s",
             )
         except Exception as exc:
-            _row("nbgrader config", f"{config}: cannot load ({type(exc).__name__}: {exc})")
+            row("nbgrader config", f"{config}: cannot load ({type(exc).__name__}: {exc})")
             issues.append("nbgrader config does not load")
 
     lines, sandboxed = sandbox_lines()
-    _row("Sandbox", *lines)
+    row("Sandbox", *lines)
     if not sandboxed:
         issues.append("no unprivileged namespaces (`unshare -Urn` fails): kernels run unsandboxed")
 

@@ -195,6 +195,46 @@ def test_class_report_opens_and_its_plots_load(browser, tmp_path):
     _save(page, shots, "class-report.png", full_page=True)
 
 
+@pytest.mark.notebook
+def test_feedback_page_shows_its_formulas_without_the_network(browser, tmp_path):
+    """A student's feedback page copied out of the course and opened from disk, every request
+    that would leave the machine blocked and recorded: none is made, and MathJax typesets the
+    notebook's formulas (it used to come from a CDN: offline, students read raw TeX)."""
+    from urllib.parse import urlparse
+
+    from graded_class import demo_class
+
+    page_file = tmp_path / "copied elsewhere" / f"{NOTEBOOK}.html"
+    page_file.parent.mkdir()
+    shutil.copy2(demo_class().course / "feedback" / "alice" / ASSIGNMENT / f"{NOTEBOOK}.html", page_file)
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    remote: list[str] = []
+
+    def stay_local(route) -> None:
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:", "about:")) or urlparse(url).hostname in ("localhost", "127.0.0.1", "::1"):
+            route.continue_()
+        else:
+            remote.append(url)
+            route.abort()
+
+    page.route("**/*", stay_local)
+    page.goto(page_file.as_uri())
+    page.wait_for_load_state("load")
+    try:
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=60_000)
+        page.evaluate("() => MathJax.startup.promise")  # resolved once the page is typeset
+    finally:
+        assert remote == [], remote
+    assert page.locator("mjx-container").count() >= 10  # $x$, $n - m + 1$, the sums…
+    assert page.locator("mjx-merror").count() == 0  # no TeX MathJax could not read
+    text = page.locator("body").inner_text()
+    assert "$x$" not in text and "\\star" not in text  # no raw TeX left
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    _save(page, shots, "feedback-formulas.png")
+
+
 def test_class_report_shows_per_question_figures_of_the_gradebook(browser, tmp_path):
     """What a TA reads in the browser, per question: the mean (« 1,18 / 2 »), the success rate
     (« 55 % ») and the number graded, equal to the gradebook read through nbgrader's API; the

@@ -424,3 +424,77 @@ def test_reading_a_course_config_leaves_the_environment_as_it_was():
     config = load_course_config(ROOT)
     assert dict(os.environ) == before
     assert config.CourseDirectory.root == str(ROOT)
+
+
+# ---- the command line: --quiet, --version, suggestions, offline feedback -----------------------
+
+#: The least each command needs to parse (names need not exist: only the parser runs).
+MINIMAL_ARGS = {"doctor": [], "data": [], "release": ["m3-fundamentals"], "grade": ["m3-fundamentals"],
+                "demo": [], "validate": ["nb.ipynb"], "feedback": ["m3-fundamentals"],
+                "report": ["m3-fundamentals"], "export": [], "bench": ["grading"]}
+
+
+def test_every_command_takes_quiet_before_or_after_its_name():
+    from autograder.cli import COMMANDS, build_parser
+
+    assert set(MINIMAL_ARGS) == set(COMMANDS)  # a new command gets a line here
+    parser = build_parser()
+    for name, argv in MINIMAL_ARGS.items():
+        assert parser.parse_args([name, *argv, "--quiet"]).quiet is True, name
+        assert parser.parse_args([name, *argv]).quiet is False, name
+        assert parser.parse_args(["--quiet", name, *argv])._quiet_before is True, name
+
+
+def test_doctor_quiet_prints_only_its_summary(capsys):
+    assert main(["doctor", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Summary: "), lines
+
+
+def test_version_is_the_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"course (cnn-course) {version('cnn-course')}"
+
+
+def test_a_mistyped_assignment_is_answered_with_the_name_meant(tmp_path, capsys, synthetic):
+    typo = "m3-fundamantals"
+    meant = f"(did you mean {ASSIGNMENT}?)"
+    err = one_line_error(capsys, ["release", typo, "--course", str(ROOT), "--check"], "release")
+    assert meant in err
+    course = tmp_path / "course"
+    (course / "source" / ASSIGNMENT).mkdir(parents=True)
+    (course / "submitted" / "ana" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy2(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    err = one_line_error(capsys, ["grade", typo, "--course", str(course)], "grade")
+    assert meant in err and "generate_assignment" not in err, err
+    err = one_line_error(capsys, ["feedback", typo, "--course", str(synthetic)], "feedback")
+    assert meant in err
+    err = one_line_error(capsys, ["feedback", ASSIGNMENT, "--course", str(synthetic), "--student", "anna"], "feedback")
+    assert "(did you mean ana?)" in err
+    shutil.copy2(RELEASE_NB, tmp_path / f"{NOTEBOOK}.ipynb")
+    err = one_line_error(capsys, ["validate", str(tmp_path / "convolutoin.ipynb")], "validate")
+    assert f" {NOTEBOOK}.ipynb?)" in err or f" {NOTEBOOK}.ipynb ?)" in err, err  # English or French
+    # A name like none of the course's: nbgrader's own advice, which then fits.
+    err = one_line_error(capsys, ["release", "m9-nope", "--course", str(ROOT)], "release")
+    assert "did you mean" not in err
+
+
+@pytest.mark.notebook
+def test_demo_feedback_pages_need_no_network_and_carry_no_fontconfig_noise():
+    """Every feedback page of the demo class: MathJax inlined (the m3 notebooks have formulas),
+    no remote script, stylesheet, font or image, and no "Fontconfig error" block from the
+    sandboxed kernel (its matplotlib figure)."""
+    from autograder.reports.feedback import remote_urls
+
+    demo = demo_class()
+    pages = sorted((demo.course / "feedback").rglob("*.html"))
+    assert len(pages) == 5
+    for page in pages:
+        raw = page.read_text(encoding="utf-8")
+        assert "Fontconfig error" not in raw, page
+        assert remote_urls(raw) == [], page
+        assert "window.MathJax" in raw and "cdnjs.cloudflare.com" not in raw, page

@@ -74,3 +74,39 @@ def test_audit_catches_planted_leaks(tmp_path):
     assert any("hidden line" in p for p in problems)
     assert any("has outputs" in p for p in problems)
     assert any("BEGIN SOLUTION" in p for p in problems)
+
+
+@pytest.mark.notebook
+def test_release_check_acts_on_the_course_it_is_run_in(tmp_path, monkeypatch, capsys):
+    """`course release --check` in a copy of the course checks the copy, not this checkout: an
+    edited source notebook there is reported as such (and the exit code says so)."""
+    from autograder.cli import main
+
+    name, notebook = "m3-fundamentals", "convolution.ipynb"
+    ours = (ROOT / "release" / name / notebook).read_bytes()
+    copy = tmp_path / "course copy"
+    shutil.copytree(ROOT / "source" / name, copy / "source" / name)
+    shutil.copytree(ROOT / "release" / name, copy / "release" / name)
+    shutil.copy2(ROOT / "nbgrader_config.py", copy / "nbgrader_config.py")
+    # The copy's release/ made from its own source/ (this checkout's may be mid-edit), named from
+    # elsewhere with --course; then it is up to date.
+    monkeypatch.chdir(tmp_path)
+    assert main(["release", name, "--no-execute", "--course", str(copy), "--quiet"]) == 0
+    assert main(["release", name, "--check", "--no-execute", "--course", str(copy), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"{name}: up to date ({copy / 'release' / name})" in out and "audits run" not in out
+
+    path = copy / "source" / name / notebook
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    index = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown")
+    nb["cells"][index]["source"] = "".join(nb["cells"][index]["source"]) + "\n\nUne consigne ajoutée."
+    path.write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
+    monkeypatch.chdir(copy)  # --course defaults to the current folder, like grade/report/export
+    assert main(["release", name, "--check", "--no-execute"]) == 1
+    out = capsys.readouterr().out
+    assert f"{name}: OUT OF DATE ({copy / 'release' / name})" in out
+    assert f"  {notebook}: ~markdown cell {index}\n" in out  # the edit, and nothing else
+    assert f"run `course release {name}` to regenerate it" in out  # how to fix it
+    assert "  - no output in any cell" in out  # the audits it ran…
+    assert f"{name}: skipped: no notebook executed: --no-execute" in out  # …and what it skipped
+    assert (ROOT / "release" / name / notebook).read_bytes() == ours  # this checkout untouched

@@ -49,6 +49,32 @@ def format_table(
     return "\n".join(lines)
 
 
+def misspelt_assignment(course: Path, assignment: str) -> str | None:
+    """The error for an assignment name close to, but not, one of the course's; else None.
+
+    Known names: ``source/``, ``release/``, ``submitted/*/`` and the gradebook (when it exists).
+    A name unknown and like none of them goes on to nbgrader's own answer (not in the gradebook:
+    run ``nbgrader generate_assignment`` first), which then fits.
+    """
+    from autograder.cli import suggest
+
+    known = {p.name for folder in ("source", "release") for p in (course / folder).glob("*") if p.is_dir()}
+    known |= {p.name for p in (course / "submitted").glob("*/*") if p.is_dir()}
+    if assignment in known:
+        return None
+    try:
+        from autograder.reports.common import db_url
+        from autograder.reports.gradebook import assignment_names
+
+        known |= set(assignment_names(db_url(course)))
+    except Exception:  # noqa: BLE001 - no gradebook yet, a database down: the folders suffice
+        pass
+    hint = suggest(assignment, known) if assignment not in known else ""
+    if not hint:
+        return None
+    return f"unknown assignment {assignment!r}{hint}; known: {', '.join(sorted(known))}"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help="assignment id, e.g. m3-fundamentals")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (default: current directory)")
@@ -89,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{course / 'submitted'} does not exist: collect submissions first")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    typo = misspelt_assignment(course, args.assignment)
+    if typo:
+        raise UsageError(typo)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     try:
         report = parallel.grade(

@@ -124,11 +124,13 @@ def validate(path: Path, timeout: int = 300, quiet: bool = False) -> Reporter:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autograder.cli import suggest
     from autograder.reports.common import usage_error
 
     path: Path = args.notebook.expanduser().resolve()
     if not path.is_file():
-        raise usage_error(f"{args.notebook} does not exist")
+        nearby = [p.name for p in path.parent.glob("*.ipynb")] if path.parent.is_dir() else []
+        raise usage_error(f"{args.notebook} does not exist{suggest(path.name, nearby)}")
     if path.suffix != ".ipynb":
         raise usage_error(f"{args.notebook} is not a notebook (.ipynb)")
     try:

@@ -8,14 +8,26 @@ hidden line and tracebacks of graded cells shrink to their last line. Solution c
 student's own code and every check's message stays: that is the feedback.
 
 :func:`leaks` is the audit `course feedback` runs on every HTML file before publishing it.
+
+Pages work offline: nbgrader's feedback template loads MathJax from a CDN, so without a network
+a student sees raw TeX. The course's template (``templates/feedback/course_feedback.html.j2``,
+selected by :func:`exporter_config`) inlines MathJax 3 from an installed package instead
+(:func:`offline_mathjax`), only in pages that hold a formula. Inlined rather than copied beside
+the page: ``nbgrader release_feedback`` copies each ``.html`` file alone (renamed to its hash),
+so a page must carry everything it needs. MathJax 3's single-file ``tex-svg-full.js`` (every TeX
+extension: nothing loaded on demand) with SVG output, which needs no web font (Chromium refuses
+fonts to pages opened from disk). :func:`remote_urls` lists what a page would still fetch.
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import importlib.util
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
@@ -190,3 +202,121 @@ def notebook_hidden_lines(source_nb: Path) -> list[str]:
     for cell in nb.get("cells", []):
         lines += hidden_region_lines("".join(cell.get("source", "")))
     return lines
+
+
+# ---- Offline pages: MathJax inlined ------------------------------------------------------------
+
+#: The course's templates; ``feedback/`` there is searched before nbgrader's ``feedback/``.
+TEMPLATES = Path(__file__).with_name("templates")
+#: The page template: nbgrader's feedback page with MathJax inlined.
+TEMPLATE_FILE = "course_feedback.html.j2"
+#: Left by ``templates/feedback/mathjax.html.j2`` where nbconvert would load MathJax from a CDN.
+MATHJAX_MARKER = "<!-- course: offline MathJax -->"
+#: MathJax 3 as one file: TeX input with every extension, SVG output (no web fonts to load).
+MATHJAX_COMPONENT = ("mathjax", "static/mathjax/es5/tex-svg-full.js")
+#: nbconvert's MathJax 2 settings (base/mathjax.html.j2) in MathJax 3's words; no context menu:
+#: its speech and explorer items would load more code, from a CDN.
+MATHJAX_CONFIG = """<script>
+window.MathJax = {
+  tex: {
+    inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]],
+    displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+    processEscapes: true,
+    processEnvironments: true,
+    tags: "ams"
+  },
+  svg: {fontCache: "global"},
+  options: {enableMenu: false}
+};
+</script>"""
+_MATH = re.compile(r"\$|\\\(|\\\[|\\begin\{")
+_REMOTE = re.compile(
+    r"""<(?:script|link|img|iframe|source|audio|video)\b[^>]*?\b(?:src|href)\s*=\s*["']?((?:https?:)?//[^"'\s>]+)"""
+    r"""|@import\s+(?:url\()?\s*["']?((?:https?:)?//[^"')\s]+)"""
+    r"""|url\(\s*["']?((?:https?:)?//[^"')\s]+)""",
+    re.IGNORECASE,
+)
+
+
+def nbgrader_templates() -> Path:
+    """nbgrader's template folder (``feedback/index.html.j2``, which the course's page extends)."""
+    import nbgrader
+
+    return Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+
+
+def exporter_config() -> dict[str, Any]:
+    """``HTMLExporter`` settings of offline feedback pages (also in nbgrader_config.py).
+
+    ``extra_template_basedirs`` names nbgrader's folder too: nbgrader adds it only when the
+    option is unset.
+    """
+    return {
+        "template_name": "feedback",
+        "template_file": TEMPLATE_FILE,
+        "extra_template_basedirs": [str(TEMPLATES), str(nbgrader_templates())],
+        "filters": {"course_offline_mathjax": "autograder.reports.feedback.offline_mathjax"},
+    }
+
+
+def has_math(nb) -> bool:
+    """Whether a notebook may show a formula: TeX delimiters in a markdown cell or a text output."""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown" and _MATH.search(cell.get("source", "")):
+            return True
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            for mime in ("text/latex", "text/markdown", "text/html"):
+                value = data.get(mime, "")
+                if _MATH.search(value if isinstance(value, str) else "".join(value)):
+                    return True
+    return False
+
+
+@functools.cache
+def mathjax_script() -> str:
+    """MathJax's configuration and its code, as inline ``<script>`` elements.
+
+    Raises:
+        RuntimeError: the MathJax package is not installed (a page would need the network).
+    """
+    package, rel = MATHJAX_COMPONENT
+    spec = importlib.util.find_spec(package)
+    path = Path(list(spec.submodule_search_locations)[0]) / rel if spec and spec.submodule_search_locations else None
+    if path is None or not path.is_file():
+        raise RuntimeError(
+            f"MathJax is not installed ({package}/{rel} not found): install the course's staff "
+            "extra (pip install -e '.[staff]', it pins django-static-mathjax)"
+        )
+    code = path.read_text(encoding="utf-8")
+    # Inside <script>, `</script` would end the element and `<!--` changes how the HTML parser
+    # reads on; MathJax has them only in strings and regular expressions, where \x3C is `<`.
+    code = code.replace("</script", "\\x3C/script").replace("<!--", "\\x3C!--")
+    return f"{MATHJAX_CONFIG}\n<script>/* MathJax 3 ({rel}, Apache-2.0), inlined */\n{code}\n</script>"
+
+
+def offline_mathjax(head: str, nb) -> str:
+    """Jinja filter: the page head with MathJax inlined where nbconvert would load it from a CDN.
+
+    Pages without a formula get no MathJax at all (it weighs 2.2 MB).
+
+    Raises:
+        ValueError: the marker is missing (the template no longer calls ``mathjax()``) or the
+            head still names a remote URL: publish nothing rather than pages that need the network.
+    """
+    if MATHJAX_MARKER not in head:
+        raise ValueError("feedback template: no MathJax marker in the page head (see templates/feedback/mathjax.html.j2)")
+    head = head.replace(MATHJAX_MARKER, mathjax_script() if has_math(nb) else "")
+    remote = remote_urls(head)
+    if remote:
+        raise ValueError(f"feedback template: the page head loads {remote[0]} from the network")
+    return head
+
+
+def remote_urls(page: str) -> list[str]:
+    """URLs of scripts, stylesheets, images, frames, fonts a page would fetch from the network.
+
+    Inline scripts are not read (MathJax's own code names URLs it never fetches here).
+    """
+    markup = re.sub(r"(?is)(<script\b[^>]*>).*?</script>", r"\1</script>", page)
+    return [next(g for g in m.groups() if g) for m in _REMOTE.finditer(markup)]

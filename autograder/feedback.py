@@ -269,7 +269,19 @@ def _guard() -> Any:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    return fr_number(x)
+
+
+def fr_number(x: float, spec: str = "g") -> str:
+    """``x`` formatted with ``spec`` in French typography, for French text.
+
+    A decimal comma (« 2,25 / 3 », « ≥ 0,80 », « 1,2e-05 ») and a space before the percent
+    sign (« 78,0 % »). Code shown to the student (``momentum=0.1``) keeps Python's notation.
+    """
+    text = format(x, spec)
+    if spec.endswith("%"):
+        text = text[:-1] + " %"
+    return text.replace(".", ",")
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:

@@ -250,4 +250,4 @@ def test_three_mutants_per_graded_function():
 
 def test_partial_cells_print_french_feedback(graded):
     text = graded["mutants-a"][ACT].feedback["softmax"]
-    assert "[softmax.unstable]" in text and "test caché" in text and "Score : 1.5 / 2" in text
+    assert "[softmax.unstable]" in text and "test caché" in text and "Score : 1,5 / 2" in text

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from autograder.backends import to_numpy
-from autograder.feedback import CheckFailure, NotAttempted, describe_exception, fail
+from autograder.feedback import CheckFailure, NotAttempted, describe_exception, fail, fr_number
 
 #: Tolerances, in one place: (rtol, atol) by the dtype the comparison runs in.
 #: float64 forward passes match frameworks to ~1e-12; CS231n asks ~1e-8 relative error.
@@ -359,10 +359,22 @@ def mismatch(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) ->
         return None
     err = np.abs(got.astype(np.float64) - expected)
     idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
-    return (
+    text = (
         f"{int(bad.sum())} valeur(s) sur {bad.size} hors tolérance, écart maximal "
-        f"{err.max():.2e} à l'indice {idx}"
+        f"{fr_number(err.max(), '.2e')} à l'indice {idx}"
     )
+    if bad.all() and bad.size > 1:
+        text += " (toutes les valeurs sont fausses : revoyez la formule elle-même, pas un cas particulier)"
+    elif bad.sum() > 1:
+        text += (
+            f" (plusieurs valeurs fausses à la fois ; la première à l'indice {_first(bad)} : "
+            "regardez ce qu'elles ont en commun, un bord, un canal, un exemple du lot)"
+        )
+    return text
+
+
+def _first(bad: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(bad)[0])
 
 
 def close(got: np.ndarray, expected: np.ndarray, precision: str = "float64") -> bool:

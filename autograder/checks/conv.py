@@ -321,7 +321,7 @@ def _forward_case(conv2d_forward: Callable, case: ConvCase, seed: int, *, hidden
                 (
                     lambda: oracle.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, case.stride, case.padding),
                     "conv.flip",
-                    f"{what} : vous retournez le noyau. `conv2d_forward` calcule une corrélation "
+                    f"{what} : votre noyau est retourné (inversé dans les deux sens). `conv2d_forward` calcule une corrélation "
                     "croisée, comme `torch.nn.functional.conv2d` : pas de `[::-1, ::-1]`.",
                 ),
                 (

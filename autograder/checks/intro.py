@@ -28,7 +28,7 @@ import numpy as np
 
 from autograder.backends import available
 from autograder.checks._core import call_student, reference
-from autograder.feedback import CheckFailure, Grader, NotAttempted, fail
+from autograder.feedback import CheckFailure, Grader, NotAttempted, fail, fr_number
 
 # Letting a framework count the parameters does the exercise: no credit for that check.
 FORBIDDEN_COUNT = (
@@ -809,10 +809,10 @@ def _equivariance_case(
     ]
     for wrong, code, message in candidates:
         if abs(got - wrong) <= 1e-9 + 1e-7 * abs(wrong) and abs(wrong - expected) > 1e-6:
-            fail(code, f"{what} renvoie {got:.3g} : {message}")
+            fail(code, f"{what} renvoie {fr_number(got, '.3g')} : {message}")
     fail(
         "equivariance.values",
-        f"{what} renvoie {got:.3g}, ce n'est pas l'écart attendu. Calculez "
+        f"{what} renvoie {fr_number(got, '.3g')}, ce n'est pas l'écart attendu. Calculez "
         "`layer(translate(image, dy, dx))` et `translate(layer(image), dy, dx)`, puis le maximum "
         "de la valeur absolue de leur différence.",
     )

@@ -33,7 +33,7 @@ from autograder.checks._core import (
     rng,
     tolerance,
 )
-from autograder.feedback import CheckFailure, Grader, fail
+from autograder.feedback import CheckFailure, Grader, fail, fr_number
 
 #: The network students build, layer by layer: (Keras class, settings that must match).
 #: ``Dropout`` layers may be added anywhere (no parameters); a ReLU may be a separate
@@ -145,7 +145,7 @@ def _check_preprocess(preprocess: Callable, x: np.ndarray, y: np.ndarray) -> Non
         if hi > 1.0 + 1e-6 or lo < -1e-6:
             fail(
                 "preprocess.range",
-                f"valeurs entre {lo:g} et {hi:g} : elles doivent être dans [0, 1]. Divisez les "
+                f"valeurs entre {fr_number(lo)} et {fr_number(hi)} : elles doivent être dans [0, 1]. Divisez les "
                 "pixels (0 à 255) par 255.",
             )
         fail(
@@ -648,7 +648,7 @@ def _forward_case(MyConv2D: Any, case: LayerCase, seed: int) -> None:
         if close(got, _conv_with(conv, x, flipped), "float32"):
             fail(
                 "custom_conv.flip",
-                f"{case.describe()} : vous retournez le noyau. `Conv2D` calcule une corrélation "
+                f"{case.describe()} : votre noyau est retourné (inversé dans les deux sens). `Conv2D` calcule une corrélation "
                 "croisée : pas de `[::-1, ::-1]`.",
             )
         hint = HINT_SAME if case.padding == "same" else ""

@@ -37,7 +37,7 @@ import numpy as np
 from autograder.backends import backend
 from autograder.checks._core import call_student, close, expect_array, reference, rng, tolerance
 from autograder.checks.keras_models import SPEC, SPEC_PARAMS, canonical_layers
-from autograder.feedback import CheckFailure, Grader, NotAttempted, fail
+from autograder.feedback import CheckFailure, Grader, NotAttempted, fail, fr_number
 
 #: Test accuracy the notebook's model must reach. The reference (20 000 images, 2 epochs, Adam
 #: 1e-3, batches of 64) measured 83.1-84.6 % over 11 seeds (0-9, 42) on 2 CPU cores: 5 points
@@ -438,19 +438,19 @@ def _compile_case(
     if not any(all(abs(float(np.ravel(r[k])[0]) - t) < 1e-6 for r, t in runs) for k in keys):
         fail(
             "compile.metrics",
-            f"{what} : la métrique {', '.join(f'`{k}`' for k in keys)} ne donne pas la précision "
+            f"{what} : la métrique {', '.join(f'`{k}`' for k in keys)} ne donne pas l'exactitude "
             "(accuracy) sur des étiquettes entières : utilisez `metrics=['accuracy']` "
             "(`categorical_accuracy` attend des vecteurs one-hot).",
         )
 
 
 def compile_logits(compile_model: Callable) -> None:
-    """Modèle qui sort des logits, `from_logits=True` : optimiseur, perte, précision."""
+    """Modèle qui sort des logits, `from_logits=True` : optimiseur, perte, exactitude."""
     _compile_case(compile_model, from_logits=True, seed=20)
 
 
 def compile_softmax(compile_model: Callable) -> None:
-    """Modèle terminé par un softmax, `from_logits=False` : optimiseur, perte, précision."""
+    """Modèle terminé par un softmax, `from_logits=False` : optimiseur, perte, exactitude."""
     _compile_case(compile_model, from_logits=False, seed=21)
 
 
@@ -861,7 +861,7 @@ def _eval_case(evaluate_epoch: Callable, *, seed: int, n: int, batch_size: int) 
             "en mode entraînement. Évaluez avec `model(x, training=False)`.",
         )
     loss = _scalar(got[0], what="evaluate_epoch (perte)", code="eval")
-    acc = _scalar(got[1], what="evaluate_epoch (précision)", code="eval")
+    acc = _scalar(got[1], what="evaluate_epoch (exactitude)", code="eval")
     if not _close_scalar(loss, expected_loss):
         if _close_scalar(loss, float(np.mean(batch_means))):
             fail(
@@ -877,13 +877,13 @@ def _eval_case(evaluate_epoch: Callable, *, seed: int, n: int, batch_size: int) 
         hint = " Elle doit être entre 0 et 1 (pas en %)." if acc > 1 else ""
         fail(
             "eval.accuracy",
-            f"{what} : la précision renvoyée ({acc:.4g}) n'est pas la proportion d'exemples dont la "
+            f"{what} : l'exactitude renvoyée ({fr_number(acc, '.4g')}) n'est pas la proportion d'exemples dont la "
             f"classe prédite (`argmax` sur le dernier axe) est la bonne.{hint}",
         )
 
 
 def evaluate_basic(evaluate_epoch: Callable) -> None:
-    """20 exemples en lots de 8 : perte moyenne et précision, modèle avec Dropout et BatchNormalization."""
+    """20 exemples en lots de 8 : perte moyenne et exactitude, modèle avec Dropout et BatchNormalization."""
     _eval_case(evaluate_epoch, seed=50, n=20, batch_size=8)
 
 
@@ -894,7 +894,7 @@ def evaluate_random(evaluate_epoch: Callable, seed: int) -> None:
 
 def public_evaluate_epoch(evaluate_epoch: Callable, points: float) -> Grader:
     g = Grader("evaluate-epoch", points, "evaluate_epoch")
-    g.check(evaluate_basic, evaluate_epoch, name="perte, précision, poids intacts")
+    g.check(evaluate_basic, evaluate_epoch, name="perte, exactitude, poids intacts")
     return g
 
 
@@ -1104,7 +1104,7 @@ def _test_set() -> tuple[np.ndarray, np.ndarray]:
 
 
 def trained_accuracy(model: Any) -> None:
-    """Précision sur les 10 000 images de test de Fashion-MNIST, au moins le seuil annoncé."""
+    """Exactitude sur les 10 000 images de test de Fashion-MNIST, au moins le seuil annoncé."""
     _, keras = _tf()
     if model is None:
         raise NotAttempted("build_sequential")
@@ -1127,7 +1127,7 @@ def trained_accuracy(model: Any) -> None:
     if acc < ACCURACY_BAR:
         fail(
             "trained.accuracy",
-            f"précision sur le jeu de test : {acc:.1%}, le seuil est {ACCURACY_BAR:.0%}. Vérifiez "
+            f"exactitude sur le jeu de test : {fr_number(acc, '.1%')}, le seuil est {fr_number(ACCURACY_BAR, '.0%')}. Vérifiez "
             "`preprocess`, la perte (`from_logits`) et que `fit` tourne bien sur les époques demandées.",
         )
 
@@ -1146,7 +1146,7 @@ def trained_spec(model: Any) -> None:
 
 def public_trained_model(model: Any, points: float) -> Grader:
     g = Grader("trained-model", points, "modèle entraîné")
-    g.check(trained_accuracy, model, name=f"précision de test ≥ {ACCURACY_BAR:.0%}")
+    g.check(trained_accuracy, model, name=f"exactitude de test ≥ {fr_number(ACCURACY_BAR, '.0%')}")
     return g
 
 

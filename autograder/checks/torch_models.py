@@ -25,7 +25,7 @@ import numpy as np
 
 from autograder.checks._core import call_student, mismatch, tolerance
 from autograder.checks.training import single_threaded
-from autograder.feedback import CheckFailure, Grader, fail
+from autograder.feedback import CheckFailure, Grader, fail, fr_number
 
 #: Fashion-MNIST training-set statistics the notebook gives for ``transforms.Normalize``.
 FASHION_MNIST_MEAN = 0.2860
@@ -887,7 +887,7 @@ def test_accuracy(model, batch_size: int = 1000) -> float:
 
 
 def trained_accuracy(model: Any, bar: float = ACCURACY_BAR) -> None:
-    """Précision du modèle entraîné sur les 10 000 images de test, recalculée par la correction."""
+    """Exactitude du modèle entraîné sur les 10 000 images de test, recalculée par la correction."""
     from torch import nn
 
     if model is None:
@@ -913,7 +913,7 @@ def trained_accuracy(model: Any, bar: float = ACCURACY_BAR) -> None:
     if acc < bar:
         fail(
             "trained.accuracy",
-            f"Précision sur le jeu de test : {acc:.3f}, le seuil est {bar:.2f}. Vérifiez la boucle "
+            f"Exactitude sur le jeu de test : {fr_number(acc, '.3f')}, le seuil est {fr_number(bar, '.2f')}. Vérifiez la boucle "
             "d'entraînement (zero_grad, backward, step) et la normalisation des données.",
         )
 
@@ -921,5 +921,5 @@ def trained_accuracy(model: Any, bar: float = ACCURACY_BAR) -> None:
 @single_threaded
 def public_trained_model(model: Any, points: float) -> Grader:
     g = Grader("trained-model", points, "modèle entraîné")
-    g.check(trained_accuracy, model, name=f"précision de test ≥ {ACCURACY_BAR:.2f}")
+    g.check(trained_accuracy, model, name=f"exactitude de test ≥ {fr_number(ACCURACY_BAR, '.2f')}")
     return g

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from autograder.checks._core import call_student, mismatch, reference, tolerance
-from autograder.feedback import CheckFailure, Grader, fail
+from autograder.feedback import CheckFailure, Grader, fail, fr_number
 
 # ---------------------------------------------------------------------------------------------
 # Framework-neutral helpers
@@ -418,7 +418,7 @@ def train_loss_average(
     fail(
         "train.loss_average",
         f"{context} : la perte renvoyée n'est pas la perte moyenne par exemple (écart relatif "
-        f"{abs(got - expected) / max(abs(expected), 1e-12):.1e}). Additionnez `loss.item() * len(X)` "
+        f"{fr_number(abs(got - expected) / max(abs(expected), 1e-12), '.1e')}). Additionnez `loss.item() * len(X)` "
         "sur les lots et divisez par le nombre total d'exemples.",
     )
 
@@ -659,7 +659,7 @@ def hidden_train_one_epoch(g: Grader, train_one_epoch: Callable, seed: int) -> N
 # ---------------------------------------------------------------------------------------------
 
 EVAL_LABELS = {
-    "values": "perte moyenne par exemple et précision (fraction)",
+    "values": "perte moyenne par exemple et exactitude (fraction)",
     "mode": "modèle mis en mode évaluation",
     "no_grad": "passes avant sans gradient (`torch.no_grad()`)",
     "weights": "poids et gradients laissés intacts",
@@ -680,7 +680,7 @@ def _unpack_eval(got: Any) -> tuple[float, float]:
         got[0], what="evaluate", code="eval", expected="une perte moyenne `float` en premier"
     )
     acc = _as_float(
-        got[1], what="evaluate", code="eval", expected="une précision `float` en second"
+        got[1], what="evaluate", code="eval", expected="une exactitude `float` en second"
     )
     return loss, acc
 
@@ -688,7 +688,7 @@ def _unpack_eval(got: Any) -> tuple[float, float]:
 def eval_values(
     evaluate: Callable, seed: int = 4, n: int = N_SAMPLES, batch_size: int = BATCH_SIZE
 ) -> None:
-    """Perte moyenne par exemple et précision (entre 0 et 1) sur tout le jeu, dernier lot plus petit."""
+    """Perte moyenne par exemple et exactitude (entre 0 et 1) sur tout le jeu, dernier lot plus petit."""
     torch = _torch()
     X, y = _mini_data(seed, n)
     model = _tiny_cnn(seed).eval()
@@ -709,16 +709,16 @@ def eval_values(
         if same_number(acc, 100 * expected_acc) or same_number(acc, correct.sum().item()):
             fail(
                 "eval.accuracy",
-                f"{context} : la précision doit être une fraction entre 0 et 1 (bonnes réponses / nombre d'exemples).",
+                f"{context} : l'exactitude doit être une fraction entre 0 et 1 (bonnes réponses / nombre d'exemples).",
             )
         if same_number(acc, mean_of_batch_means([correct[c].mean().item() for c in chunks])):
             fail(
                 "eval.accuracy",
-                f"{context} : précision moyennée par lot ; comptez les bonnes réponses sur tout le jeu puis divisez par le nombre d'exemples.",
+                f"{context} : exactitude moyennée par lot ; comptez les bonnes réponses sur tout le jeu puis divisez par le nombre d'exemples.",
             )
         fail(
             "eval.accuracy",
-            f"{context} : précision incorrecte. Comptez `(logits.argmax(dim=1) == y).sum()` sur tous les lots, puis divisez par le nombre d'exemples.",
+            f"{context} : exactitude incorrecte. Comptez `(logits.argmax(dim=1) == y).sum()` sur tous les lots, puis divisez par le nombre d'exemples.",
         )
     if not same_number(loss, expected_loss):
         if same_number(loss, mean_of_batch_means([losses[c].mean().item() for c in chunks])):

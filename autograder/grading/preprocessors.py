@@ -231,6 +231,11 @@ class GuardedExecute(Execute):
     max_output_chars = Integer(
         200_000, help="Longest text kept from one output of a cell; the rest is cut (output bombs)."
     ).tag(config=True)
+    max_image_chars = Integer(
+        4_000_000,
+        help="Largest base64 image (PNG, JPEG…) kept in one output; a larger one is replaced by a "
+        "note (a cut image is a broken one).",
+    ).tag(config=True)
     prestart_kernel = Bool(
         True,
         help="Start the next notebook's kernel while this one runs (autograder.grading.kernel_pool).",
@@ -336,9 +341,20 @@ class GuardedExecute(Execute):
         for out in cell.outputs:
             if out.get("output_type") == "stream" and len(out.get("text", "")) > limit:
                 out["text"] = out["text"][:limit] + f"\n… [sortie coupée à {limit} caractères]\n"
-            for mime, value in list(out.get("data", {}).items()):
-                if isinstance(value, str) and len(value) > limit:
-                    out["data"][mime] = value[:limit] + "…"
+            data = out.get("data", {})
+            for mime, value in list(data.items()):
+                if not isinstance(value, str):
+                    continue
+                if mime.startswith("image/") and mime != "image/svg+xml":
+                    # base64: cut, it would no longer decode; whole, or not at all.
+                    if len(value) > self.max_image_chars:
+                        del data[mime]
+                        data["text/plain"] = (
+                            f"[image de {len(value) * 3 // 4 // 1024} Kio retirée : au-delà de "
+                            f"{self.max_image_chars * 3 // 4 // 1024} Kio]"
+                        )
+                elif len(value) > limit:
+                    data[mime] = value[:limit] + "…"
 
     def _verify(self, cell: NotebookNode, findings: dict[str, list[str]] | None) -> None:
         """Zero the cell unless it shows exactly the score the check library computed."""

@@ -120,3 +120,25 @@ def test_a_run_with_an_unknown_assignment_grades_nothing(two_assignments, tmp_pa
     with pytest.raises(parallel.GradingError, match="m9-nowhere is not in the gradebook"):
         parallel.grade_many(course, [A1, "m9-nowhere"], workers=1)
     assert not list(Ledger.for_course(course).records())
+
+
+@pytest.mark.notebook
+def test_course_grade_all_grades_every_submitted_assignment(two_assignments, tmp_path):
+    from grading_class import course_cli
+
+    serial = two_assignments[1]
+    course = shutil.copytree(serial, tmp_path / "course")  # graded by nbgrader: no ledger yet
+    proc = course_cli("grade", "--all", "--course", str(course), "--workers", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for assignment in (A1, A3):
+        assert f"{assignment}: 2 graded, 0 incomplete, 0 failed" in proc.stdout
+        assert rows(course, assignment) == rows(serial, assignment)
+    assert len({r["run"] for r in Ledger.for_course(course).records()}) == 1
+
+
+@pytest.mark.parametrize("argv", [["grade"], ["grade", "--all", "m1-intro"]])
+def test_course_grade_needs_assignments_or_all(two_assignments, argv, capsys):
+    from autograder.cli import main
+
+    assert main([*argv, "--course", str(two_assignments[1])]) == 2
+    assert "name one or more assignments, or use --all" in capsys.readouterr().err

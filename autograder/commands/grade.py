@@ -1,4 +1,4 @@
-"""`course grade`: autograde an assignment's submissions in parallel on Dask.
+"""`course grade`: autograde submissions of one or more assignments in parallel on Dask.
 
 Each submission is graded by real ``nbgrader autograde`` with the course's nbgrader_config.py,
 in a private folder on a Dask worker (an embedded LocalCluster, one process per core, or an
@@ -76,7 +76,12 @@ def misspelt_assignment(course: Path, assignment: str) -> str | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("assignment", help="assignment id, e.g. m3-fundamentals")
+    parser.add_argument(
+        "assignment", nargs="*",
+        help="assignment id(s), e.g. m3-fundamentals; several are graded in one run (one cluster, "
+             "longest submissions first across them)",
+    )
+    parser.add_argument("--all", action="store_true", help="every assignment of the gradebook that has submissions")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (default: current directory)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -115,14 +120,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{course / 'submitted'} does not exist: collect submissions first")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    typo = misspelt_assignment(course, args.assignment)
-    if typo:
-        raise UsageError(typo)
+    assignments = list(dict.fromkeys(args.assignment))
+    if args.all == bool(assignments):
+        raise UsageError("name one or more assignments, or use --all")
+    if args.all:
+        assignments = submitted_assignments(course)
+        if not assignments:
+            raise UsageError(f"no submission of any assignment of the gradebook under {course / 'submitted'}")
+    for assignment in assignments:
+        typo = misspelt_assignment(course, assignment)
+        if typo:
+            raise UsageError(typo)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     try:
-        report = parallel.grade(
+        reports = parallel.grade_many(
             course,
-            args.assignment,
+            assignments,
             students=args.student or None,
             workers=args.workers,
             scheduler=args.scheduler,
@@ -135,17 +148,38 @@ def run(args: argparse.Namespace) -> int:
     except parallel.GradingError as exc:
         raise UsageError(str(exc)) from None
 
-    not_graded = {s: f"{r.status}: {r.reason}" for s, r in report.submissions.items() if r.status not in ("graded", "skipped")}
-    if not args.quiet:
-        results = parallel.read_results(report.db_url, args.assignment, list(report.submissions))
-        print(format_table(results, not_graded))
-        n_nb = report.count("graded") * len(report.notebooks)
-        rate = f", {60 * n_nb / report.wall_s:.1f} notebooks/min" if n_nb and report.wall_s else ""
-        print(
-            f"{args.assignment}: {report.count('graded')} graded, {report.count('incomplete')} incomplete, "
-            f"{report.count('failed')} failed, {report.count('skipped')} skipped (unchanged) "
-            f"in {report.wall_s:.1f} s{rate} — {report.cluster}"
-        )
-    for student, why in sorted(not_graded.items()):
-        print(f"not graded: {student}: {why}", file=sys.stderr)
-    return 0 if report.ok else 1
+    failed = False
+    for report in reports:
+        not_graded = {
+            s: f"{r.status}: {r.reason}" for s, r in report.submissions.items() if r.status not in ("graded", "skipped")
+        }
+        if not args.quiet:
+            results = parallel.read_results(report.db_url, report.assignment, list(report.submissions))
+            if len(reports) > 1:
+                print(f"\n{report.assignment}")
+            print(format_table(results, not_graded))
+            n_nb = report.count("graded") * len(report.notebooks)
+            rate = f", {60 * n_nb / report.wall_s:.1f} notebooks/min" if n_nb and report.wall_s else ""
+            print(
+                f"{report.assignment}: {report.count('graded')} graded, {report.count('incomplete')} incomplete, "
+                f"{report.count('failed')} failed, {report.count('skipped')} skipped (unchanged) "
+                f"in {report.wall_s:.1f} s{rate} — {report.cluster}"
+            )
+        for student, why in sorted(not_graded.items()):
+            print(f"not graded: {report.assignment}: {student}: {why}" if len(reports) > 1
+                  else f"not graded: {student}: {why}", file=sys.stderr)
+        failed |= not report.ok
+    return 1 if failed else 0
+
+
+def submitted_assignments(course: Path) -> list[str]:
+    """Assignments of the gradebook (its order: due date, then name) with at least one submission."""
+    from autograder.reports.common import db_url
+    from autograder.reports.gradebook import assignment_names
+
+    submitted = {p.name for p in (course / "submitted").glob("*/*") if p.is_dir()}
+    try:
+        names = assignment_names(db_url(course))
+    except Exception:  # noqa: BLE001 - no gradebook: nothing was released
+        names = []
+    return [name for name in names if name in submitted]

@@ -96,3 +96,17 @@ def test_bench_cluster_prints_the_idle_cpu_of_both_settings():
         assert row, f"no figures for {label!r}:\n{out}"
         driver, workers, total = map(float, row.groups())
         assert total == pytest.approx(driver + workers, abs=0.15)
+
+
+def test_bench_notebooks_prints_cpu_per_notebook_and_the_class_time(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "bench", "notebooks", "--module", "m1-intro", "--students", "2",
+         "--dir", str(tmp_path / "bench")],
+        env=pipeline.env_with_venv(), capture_output=True, text=True, timeout=1200,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, (out + proc.stderr)[-3000:]
+    row = re.search(r"^m1-intro\s+cnn_vs_dense\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    assert row and float(row.group(1)) > 0 and float(row.group(3)) > 0, out
+    assert re.search(r"class of 2 student\(s\) × 1 notebook\(s\) \(1 assignment\(s\)\), `course grade --all` "
+                     r"on \d+ core\(s\): [\d.]+ s, [\d.]+ CPU s per notebook", out), out

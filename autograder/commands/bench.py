@@ -1,5 +1,10 @@
 """`course bench grading`: serial nbgrader vs `course grade` on the same generated class.
 
+(`course bench notebooks [--module A …] [--students N]` prints the CPU seconds per graded
+notebook of every notebook of the course, each graded by serial nbgrader with the course config
+on N submissions, half correct, half the release, then the wall time of one `course grade --all`
+of that class over every module.)
+
 (`course bench cluster` prints the CPU an idle embedded Dask cluster burns, with Dask's default
 monitors and with the course's ``QUIET_CLUSTER`` settings: CPU that cells being graded lose.)
 
@@ -137,9 +142,15 @@ RUNS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["grading", "cluster"],
+    parser.add_argument("what", choices=["grading", "cluster", "notebooks"],
                         help="grading: serial nbgrader vs course grade; cluster: the CPU an idle embedded "
-                             "Dask cluster burns, Dask's defaults vs the course's settings")
+                             "Dask cluster burns, Dask's defaults vs the course's settings; notebooks: CPU "
+                             "seconds per graded notebook for every notebook of the course, then the time "
+                             "`course grade --all` takes for a whole class")
+    parser.add_argument("--module", action="append", default=[], metavar="ASSIGNMENT",
+                        help="notebooks: only this assignment (repeatable; default: every one in source/)")
+    parser.add_argument("--students", type=int, default=4,
+                        help="notebooks: submissions per notebook, half correct, half the release (default 4)")
     parser.add_argument("--submissions", type=int, default=20, help="generated submissions (default 20)")
     parser.add_argument("--runs", default=",".join(RUNS),
                         help=f"comma-separated runs among {', '.join(RUNS)} (default: all; serial always runs)")
@@ -230,11 +241,97 @@ def run_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def notebook_class(course: Path, assignment: str, notebooks: list[str], students: int) -> None:
+    """A released course of ``assignment`` (only ``notebooks``) with ``students`` submissions:
+    even ones the source (full marks), odd ones the release (stubs)."""
+    from autograder.grading import pipeline
+
+    pipeline.make_course(course, [assignment], notebooks=notebooks)
+    release = pipeline.generate(course, assignment)
+    for i in range(students):
+        folder = course / ("source" if i % 2 == 0 else "release") / assignment
+        files = {nb: folder / f"{nb}.ipynb" for nb in notebooks}
+        sub = pipeline.submit(course, assignment, f"student-{i:02d}", files)
+        (sub / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC\n")
+    assert release.is_dir()
+
+
+def _course_notebooks(modules: list[str]) -> list[tuple[str, str]]:
+    from autograder.grading import pipeline
+
+    source = pipeline.COURSE_ROOT / "source"
+    names = modules or sorted(p.name for p in source.iterdir() if p.is_dir())
+    return [(a, p.stem) for a in names for p in sorted((source / a).glob("*.ipynb"))]
+
+
+def run_notebooks(args: argparse.Namespace) -> int:
+    """CPU-s per graded notebook for every notebook, then one ``course grade --all`` of the class."""
+    from autograder.cli import UsageError
+    from autograder.grading import pipeline
+
+    if args.students < 1:
+        raise UsageError("--students must be at least 1")
+    pairs = _course_notebooks(args.module)
+    unknown = sorted(set(args.module) - {a for a, _ in pairs})
+    if unknown or not pairs:
+        raise UsageError(f"no source notebook for {', '.join(unknown) or 'the course'}")
+    work = args.dir.resolve() if args.dir else Path(tempfile.mkdtemp(prefix="course-bench-notebooks-"))
+    n = args.students
+    print(f"course bench notebooks: {len(pairs)} notebook(s), {n} submission(s) each (half correct, half the "
+          f"release), serial nbgrader autograde per notebook, {os.cpu_count()} CPU(s), load average {_load()}",
+          flush=True)
+    print(f"{'assignment':<28} {'notebook':<22} {'wall s':>7} {'cells s/nb':>10} {'CPU s/nb':>9}")
+    failures = 0
+    try:
+        for assignment, notebook in pairs:
+            course = work / f"{assignment}-{notebook}"
+            shutil.rmtree(course, ignore_errors=True)
+            notebook_class(course, assignment, [notebook], n)
+            cpu0, start = busy_cpu_seconds(), time.monotonic()
+            proc = pipeline.nbgrader(course, "autograde", assignment, "--force", check=False)
+            wall, cpu1 = time.monotonic() - start, busy_cpu_seconds()
+            from autograder.grading.worker import _cell_seconds
+
+            cells = sum(_cell_seconds(p.read_bytes()) for p in (course / "autograded").glob(f"*/{assignment}/*.ipynb"))
+            cpu = "-" if cpu0 is None or cpu1 is None else f"{(cpu1 - cpu0) / n:.2f}"
+            status = "" if proc.returncode == 0 else f"  (nbgrader exited {proc.returncode})"
+            failures += proc.returncode != 0
+            print(f"{assignment:<28} {notebook:<22} {wall:7.1f} {cells / n:10.2f} {cpu:>9}{status}", flush=True)
+        whole = work / "class"
+        shutil.rmtree(whole, ignore_errors=True)
+        assignments = sorted({a for a, _ in pairs})
+        pipeline.make_course(whole, assignments)
+        for assignment in assignments:
+            pipeline.generate(whole, assignment)
+            notebooks = [nb for a, nb in pairs if a == assignment]
+            for i in range(n):
+                folder = whole / ("source" if i % 2 == 0 else "release") / assignment
+                pipeline.submit(whole, assignment, f"student-{i:02d}",
+                                {nb: folder / f"{nb}.ipynb" for nb in notebooks})
+        cpu0, start = busy_cpu_seconds(), time.monotonic()
+        cmd = [sys.executable, "-m", "autograder.cli", "grade", "--all", "--course", str(whole), "--quiet"]
+        if args.unsafe:
+            cmd.append("--unsafe")
+        proc = subprocess.run(cmd, env=pipeline.env_with_venv(), capture_output=True, text=True)
+        wall, cpu1 = time.monotonic() - start, busy_cpu_seconds()
+        total_nb = n * len(pairs)
+        cpu = "" if cpu0 is None or cpu1 is None else f", {(cpu1 - cpu0) / total_nb:.2f} CPU s per notebook"
+        print(f"\nclass of {n} student(s) × {len(pairs)} notebook(s) ({len(assignments)} assignment(s)), "
+              f"`course grade --all` on {os.cpu_count()} core(s): {wall:.1f} s{cpu}"
+              + ("" if proc.returncode == 0 else f" (exited {proc.returncode}: {proc.stderr[-500:]})"))
+        return 0 if proc.returncode == 0 and not failures else 1
+    finally:
+        if not args.dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from autograder.cli import UsageError
 
     if args.what == "cluster":
         return run_cluster(args)
+    if args.what == "notebooks":
+        return run_notebooks(args)
 
     if args.submissions < 2:
         raise UsageError("--submissions must be at least 2")

@@ -111,6 +111,11 @@ if _kernels:  # and those of grading processes that were killed before their exi
     from autograder.grading.sandbox_kernel import sweep_stale_private_folders
 
     sweep_stale_private_folders()
+# A grader with an NVIDIA GPU may let its grading kernels use it (the training cells of modules
+# 4-7 then run on CUDA): COURSE_SANDBOX_GPU=1 binds the host's NVIDIA device nodes into the
+# sandbox (`course doctor` says whether kernels see a GPU). Off by default: the kernel's /dev is
+# bubblewrap's minimal one.
+os.environ.setdefault("COURSE_SANDBOX_GPU", "0")
 # The kernel must know what to hide: the course root (gradebook, sources, every submission).
 os.environ["COURSE_ROOT"] = c.CourseDirectory.root
 # Refuse to autograde on a host that cannot sandbox, unless told (`COURSE_UNSAFE=1`, which

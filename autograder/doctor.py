@@ -170,6 +170,19 @@ def sandbox_lines() -> tuple[list[str], bool]:
     return [f"tools: {on_path}", f"`unshare -Urn true`: {why}"], works
 
 
+def gpu_line() -> str:
+    """Whether grading kernels can see a GPU: the host's NVIDIA devices and COURSE_SANDBOX_GPU."""
+    from autograder.grading.sandbox_kernel import gpu_devices, gpu_enabled
+
+    devices = gpu_devices()
+    if not devices:
+        return "GPU for grading kernels: none (no NVIDIA device node on this host)"
+    if gpu_enabled():
+        return f"GPU for grading kernels: yes ({len(devices)} NVIDIA device node(s) bound, COURSE_SANDBOX_GPU=1)"
+    return (f"GPU for grading kernels: no ({len(devices)} NVIDIA device node(s) here, not bound: "
+            "set COURSE_SANDBOX_GPU=1)")
+
+
 def _row(label: str, *lines: str) -> None:
     print(f"{label:<17}" + ("\n" + " " * 17).join(lines))
 
@@ -220,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
             issues.append("nbgrader config does not load")
 
     lines, sandboxed = sandbox_lines()
-    row("Sandbox", *lines)
+    row("Sandbox", *lines, gpu_line())
     if not sandboxed:
         issues.append("no unprivileged namespaces (`unshare -Urn` fails): kernels run unsandboxed")
 

@@ -252,3 +252,33 @@ def test_sandbox_kernel_drawing_a_figure_writes_nothing_to_stderr(tmp_path, monk
     assert reply["content"]["status"] == "ok", streams
     assert streams["stdout"].strip() == "1"  # it ran in the sandbox
     assert streams["stderr"] == ""
+
+
+def test_nvidia_devices_are_bound_only_when_the_config_allows(monkeypatch, tmp_path):
+    """COURSE_SANDBOX_GPU=1 binds each device node (a GPU grader); otherwise /dev stays minimal."""
+    from autograder import doctor
+    from autograder.grading import sandbox_kernel
+
+    nodes = ["/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"]
+    monkeypatch.setattr(sandbox_kernel, "gpu_devices", lambda: nodes)
+    conn = tmp_path / "kernel.json"
+    conn.write_text("{}")
+
+    def binds(cmd):
+        return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--dev-bind"]
+
+    monkeypatch.delenv("COURSE_SANDBOX_GPU", raising=False)
+    assert binds(sandbox_kernel.bwrap_command(tmp_path, conn, ["true"])) == []
+    assert "not bound: set COURSE_SANDBOX_GPU=1" in doctor.gpu_line()
+    monkeypatch.setenv("COURSE_SANDBOX_GPU", "1")
+    cmd = sandbox_kernel.bwrap_command(tmp_path, conn, ["true"])
+    assert binds(cmd) == nodes and cmd.index("--dev-bind") < cmd.index("--")
+    assert "yes (4 NVIDIA device node(s) bound" in doctor.gpu_line()
+    monkeypatch.setattr(sandbox_kernel, "gpu_devices", lambda: [])
+    assert "none (no NVIDIA device node" in doctor.gpu_line()
+
+
+def test_gpu_devices_lists_nvidia_nodes_only():
+    from autograder.grading import sandbox_kernel
+
+    assert all(d.startswith("/dev/nvidia") for d in sandbox_kernel.gpu_devices())

@@ -25,6 +25,9 @@ Environment: ``COURSE_UNSAFE=1`` runs the kernel without bubblewrap (limits and 
 apply) — only for hosts that cannot sandbox, after an explicit decision (``course grade
 --unsafe``). Limits: ``COURSE_SANDBOX_MEMORY`` (bytes, default 6 GiB), ``COURSE_SANDBOX_CPU``
 (CPU seconds for the whole kernel, default 1800), ``COURSE_SANDBOX_PIDS`` (default 256).
+GPU: ``COURSE_SANDBOX_GPU=1`` binds the host's NVIDIA device nodes (:func:`gpu_devices`) into the
+sandbox, so that a grader with a GPU runs the training notebooks on CUDA; off by default (the
+kernel's ``/dev`` is bubblewrap's minimal one).
 """
 
 from __future__ import annotations
@@ -217,6 +220,23 @@ def sourceless_copy(package: Path) -> Path:
     return target
 
 
+#: Device nodes a CUDA program opens (the driver's control and memory devices, one per GPU).
+GPU_DEVICE_GLOBS = ("/dev/nvidia[0-9]*", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+                    "/dev/nvidia-modeset", "/dev/nvidia-caps")
+
+
+def gpu_devices() -> list[str]:
+    """The host's NVIDIA device nodes (empty on a machine without an NVIDIA driver)."""
+    import glob
+
+    return sorted({path for pattern in GPU_DEVICE_GLOBS for path in glob.glob(pattern)})
+
+
+def gpu_enabled() -> bool:
+    """Whether grading kernels get the GPU (``COURSE_SANDBOX_GPU=1``)."""
+    return os.environ.get("COURSE_SANDBOX_GPU", "0") == "1"
+
+
 def _torch_home() -> str:
     """PyTorch's hub folder as seen outside the sandbox (torch.hub's own default rule)."""
     if os.environ.get("TORCH_HOME"):
@@ -293,6 +313,9 @@ def bwrap_command(workdir: Path, connection_file: Path, inner: list[str]) -> lis
     if keras_datasets.is_dir():
         cmd += ["--ro-bind", str(keras_datasets), "/tmp/.keras/datasets"]
     cmd += ["--ro-bind", str(connection_file), str(connection_file)]
+    if gpu_enabled():
+        for device in gpu_devices():
+            cmd += ["--dev-bind", device, device]
     return [*cmd, "--", *inner]
 
 

@@ -135,10 +135,16 @@ FLAGS_CLASS = {
     "lea": {"f": "ok", "g": "ok", "h": "ok"},  # late: nbgrader's "zero" penalty
     "zed": {"f": "conv.padding", "g": "conv.flip", "h": "conv.stride"},  # a real zero
     "pia": {"f": "ok+conv.padding", "g": "ok", "h": "ok"},  # half of f: the padding again
+    # nothing written, but h checks something built elsewhere (like module 5's trained model):
+    # it reports a failure code, not « Non tenté »
+    "sam": {"f": "stub", "g": "stub", "h": "conv.stride"},
 }
+#: students whose solution cells all hold nbgrader's stub (the others: an answer)
+STUB_SOLUTIONS = {"nina", "sam", "uma"}
 FLAGS_EXPECTED = {
     "nina": {"not_attempted"}, "kurt": {"kernel_died"}, "tim": {"timeout"}, "tara": {"tampering"},
     "fred": {"tampering"}, "rosa": {"restored"}, "uma": {"unreadable"}, "lea": {"late"}, "zed": {"zero"},
+    "sam": {"not_attempted"},
 }
 LATE_HOURS = {"lea": 5}
 
@@ -224,6 +230,11 @@ def flags_course(course: Path) -> Path:
                 outputs, score = _flag_cell_outputs(q, points, outcomes[q])
                 gb.find_grade(f"{q}-tests", nb_name, a, student).auto_score = score
                 raw += score
+                answer = "raise NotImplementedError()" if student in STUB_SOLUTIONS else "return 1"
+                solution = {"nbgrader": {"grade": False, "grade_id": f"fonction_{q}", "locked": False,
+                                         "solution": True, "schema_version": 3}}
+                cells.append({"cell_type": "code", "execution_count": None, "id": f"s{j}", "metadata": solution,
+                              "source": f"def fonction_{q}():\n    {answer}", "outputs": []})
                 meta = {"nbgrader": {"grade": True, "grade_id": f"{q}-tests", "locked": True, "points": points,
                                      "solution": False, "schema_version": 3}}
                 cells.append({"cell_type": "code", "execution_count": j + 1, "id": f"c{j}", "metadata": meta,

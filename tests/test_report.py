@@ -315,6 +315,7 @@ def test_every_flag_has_its_reason(flagged):
     assert "checks/h" in details["rosa"]["restored"] and "manquait" in details["rosa"]["restored"]
     assert "JSON valide" in details["uma"]["unreadable"]
     assert "3 cellule(s)" in details["nina"]["not_attempted"]
+    assert "aucune réponse écrite" in details["sam"]["not_attempted"]  # every solution cell the stub
     assert "5 h 00 min" in details["lea"]["late"] and "pénalité 6 pt" in details["lea"]["late"]
     assert "conv.padding" in details["zed"]["zero"]
     assert not any("zéro" in text for s, d in details.items() if s != "zed" for text in d.values())
@@ -344,7 +345,7 @@ def test_per_question_figures_match_the_gradebook(flagged):
     assert {q: int(r["attrs"]["data-not-attempted"]) for q, r in rows.items()} == stubs
     codes = {q: {i["data-code"]: i for i in r["items"] if "data-code" in i} for q, r in rows.items()}
     assert {q: {c: int(i["data-students"]) for c, i in cs.items()} for q, cs in codes.items()} == {
-        "f": {"conv.padding": 2}, "g": {"conv.flip": 1}, "h": {"conv.stride": 1}}  # zed and pia on f
+        "f": {"conv.padding": 2}, "g": {"conv.flip": 1}, "h": {"conv.stride": 2}}  # zed and pia on f, zed and sam on h
     for cs in codes.values():
         for code, item in cs.items():
             assert MESSAGES[code].replace("`", "") in item["_text"]  # the French message the student read

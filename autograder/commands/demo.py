@@ -87,10 +87,10 @@ MISCONCEPTIONS: dict[str, list[Misconception]] = {
     ],
     "m2-setup/environment": [
         Misconception("seed_everything", "graine de PyTorch oubliée",
-                      (("torch.manual_seed(seed)", "pass"),), expect="seed.missing_framework"),
+                      (("torch.manual_seed(seed)", "pass"),), expect="seed.torch"),
         Misconception("to_device", "dictionnaires non parcourus",
                       (("    if isinstance(x, dict):\n        return {key: to_device(value, device) for key, value in x.items()}\n", ""),),
-                      students=("david",), expect="to_device.container"),
+                      students=("david",), expect="to_device.nested"),
     ],
     "m3-fundamentals/convolution": [
         Misconception("convolve1d", "noyau non retourné (corrélation au lieu de convolution)",
@@ -224,31 +224,32 @@ def build(course: Path, assignment: str | list[str], notebooks: list[str] | None
     pipeline.make_course(course, names, notebooks=notebooks)
     now = datetime.now(UTC)
     demo = Demo(course, names[0], 0, assignments=names)
-    for k, name in enumerate(names, 1):
-        step = f"[{k}/{len(names)}] " if len(names) > 1 else ""
-        say(f"{step}[1/4] nbgrader generate_assignment {name} → {course / 'release' / name}")
+    count = 0
+    for name in names:
+        say(f"[1/5] nbgrader generate_assignment {name} → {course / 'release' / name}")
         release = pipeline.generate(course, name)
         nbs = sorted(release.glob("*.ipynb"))
         for student in CLASS:
             subs = {nb.stem: make_submission(nb, course / "source" / name / nb.name, student, name) for nb in nbs}
             folder = pipeline.submit(course, name, student, subs)
             write_timestamp(folder, now - timedelta(hours=SUBMITTED_HOURS_AGO.get(student, 0)))
-        say(f"{step}[2/4] {len(CLASS)} submissions × {len(nbs)} notebook(s) written to {course / 'submitted'}")
-        if k == 1:
-            for student, what in CLASS.items():
-                say(f"      {student}: {what}")
-        say(f"{step}[3/4] course grade: nbgrader autograde of each submission, in parallel on Dask …")
-        graded_report = parallel.grade(course, name, say=lambda line: say(f"      {line}"))
-        if not graded_report.ok:
-            demo.returncode = 1
+        count += len(nbs)
+    say(f"[2/5] {len(CLASS)} submissions × {count} notebook(s) written to {course / 'submitted'}")
+    for student, what in CLASS.items():
+        say(f"      {student}: {what}")
+    say("[3/5] course grade: nbgrader autograde of each submission, in parallel on Dask …")
+    # One cluster for every module (longest submissions first across them), as `course grade` does.
+    reports = parallel.grade_many(course, names, say=lambda line: say(f"      {line}"))
+    demo.returncode = 0 if all(r.ok for r in reports) else 1
+    say("[4/5] feedback per student (hidden tests removed) …")
+    for name in names:
         demo.all_results[name] = pipeline.results(course, name)
-        say(f"{step}[4/4] feedback per student (hidden tests removed) …")
         graded = feedback.autograded_students(course, name)
         try:
             demo.feedback += feedback.generate(course, name, graded, say=lambda *a: None, quiet=True) if graded else []
         except RuntimeError as exc:  # shown, not fatal: the grades and the report still stand
-            say(f"      feedback not written: {exc}")
-    say("class report …")
+            say(f"      {name}: feedback not written: {exc}")
+    say("[5/5] class report …")
     written = report.build(course, names, course / "reports", say=lambda *a: None)
     demo.reports = dict(zip(names, written, strict=True))
     demo.results, demo.report = demo.all_results[names[0]], written[0]

@@ -27,7 +27,7 @@ from autograder.reports.common import fr_number
 FLAGS = {
     "ungraded": "non noté (autograde en échec ou notation manuelle requise)",
     "unreadable": "rendu illisible (fichier corrompu, vide ou mal nommé)",
-    "not_attempted": "non tenté (toutes les cellules de test « Non tenté »)",
+    "not_attempted": "non tenté (toutes les cellules de test « Non tenté », ou aucune réponse écrite)",
     "kernel_died": "noyau Python arrêté pendant une cellule",
     "timeout": "délai d'exécution dépassé",
     "tampering": "falsification ou environnement de correction modifié",
@@ -41,6 +41,8 @@ FLAGS = {
 ZERO_REASONS = ("ungraded", "unreadable", "not_attempted", "kernel_died", "timeout", "tampering")
 #: First words of the line a check prints when the function is still nbgrader's stub.
 NOT_ATTEMPTED_LINE = "Non tenté"
+#: nbgrader's stub in a solution cell left unanswered (``ClearSolutions.code_stub`` for Python).
+CODE_STUB = "raise NotImplementedError()"
 #: nbgrader's ename for a cell past ``Execute.timeout`` (its ``error_on_timeout``).
 TIMEOUT_ENAME = "CellTimeoutError"
 #: ``✗ name (test caché) [code] : message`` lines of the checks' feedback (autograder.feedback).
@@ -70,6 +72,14 @@ class NotebookRecord:
     autograded_file: bool = False
     notes: dict[str, CellNotes] = field(default_factory=dict)
     feedback_page: Path | None = None  # ``course feedback``'s HTML page, when it exists
+    #: every solution cell still holds nbgrader's stub: nothing written (a test cell that checks
+    #: a model trained elsewhere then reports a failure code, not « Non tenté »)
+    stubs_only: bool = False
+
+    @property
+    def not_attempted(self) -> bool:
+        """Nothing answered: every test cell « Non tenté », or every solution cell the stub."""
+        return self.stubs_only or (bool(self.notes) and all(n.not_attempted for n in self.notes.values()))
 
 
 @dataclass
@@ -192,13 +202,18 @@ def read_autograded(path: Path, nb: NotebookRecord) -> list[str]:
     content = json.loads(path.read_text(encoding="utf-8"))
     nb.duration_s = execution_seconds(content)
     order = []
+    solutions = []
     for cell in content.get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution") and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            solutions.append(CODE_STUB in ("".join(source) if isinstance(source, list) else source))
         if not meta.get("grade") or cell.get("cell_type") != "code":
             continue
         name = meta["grade_id"].removesuffix("-tests")
         order.append(name)
         nb.notes[name] = _cell_notes(cell, feedback.get(name, ""))
+    nb.stubs_only = bool(solutions) and all(solutions)
     return order
 
 
@@ -292,9 +307,10 @@ def _flag(rec: SubmissionRecord) -> None:
         for flag, text in n.reasons:
             _add(rec, flag, f"{nb_name}/{cell} : {text}")
     unreadable = {nb for nb, _, n in notes if any(f == "unreadable" for f, _ in n.reasons)}
-    readable = [n for nb, _, n in notes if nb not in unreadable]
-    if readable and all(n.not_attempted for n in readable):
-        _add(rec, "not_attempted", f"{len(readable)} cellule(s) de test, aucune tentée")
+    readable = [nb for nb in rec.notebooks.values() if nb.notes and nb.name not in unreadable]
+    if readable and all(nb.not_attempted for nb in readable):
+        cells = sum(len(nb.notes) for nb in readable)
+        _add(rec, "not_attempted", f"aucune réponse écrite ({cells} cellule(s) de test)")
     if rec.seconds_late > 0 or rec.late_penalty > 0:
         _add(rec, "late", f"{late_text(rec.seconds_late)} après l'échéance, pénalité {fr_number(rec.late_penalty)} pt")
     for nb_name, cell, _ in notes:

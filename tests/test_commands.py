@@ -413,6 +413,8 @@ def test_demo_all_grades_every_released_module_and_shows_its_misconceptions(tmp_
         codes = {r["attrs"]["data-code"] for r in t.tables.get("codes", []) if "data-code" in r["attrs"]}
         expected = {bug.expect for key, bugs in demo_cmd.MISCONCEPTIONS.items() if key.startswith(f"{assignment}/") for bug in bugs}
         assert expected <= codes, (assignment, expected - codes)
+        flags = {r["attrs"]["data-student"]: set(r["attrs"]["data-flags"].split()) for r in t.tables["flagged"] if "data-student" in r["attrs"]}
+        assert flags["chloe"] == {"not_attempted"}, (assignment, flags)  # m5 too: no « zéro » for the release handed in
         assert {r["attrs"]["data-question"] for r in t.tables["questions"] if "data-question" in r["attrs"]}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,6 +240,7 @@ def call_student(
     what: str,
     code: str,
     forbidden: Sequence[str] = (),
+    mutable: Collection[int | str] = (),
     **kwargs: Any,
 ) -> Any:
     """Call the student's ``fn`` and turn what can go wrong into a clear failure.
@@ -248,23 +249,28 @@ def call_student(
         fn: the student's function.
         what: its name as the student knows it (``conv2d_forward``).
         code: failure-code prefix (``conv``): errors become ``<code>.exception``, use of a
-            forbidden op ``<code>.framework_used``.
+            forbidden op ``<code>.framework_used``, an argument modified in place
+            ``<code>.input_modified``.
         forbidden: dotted names (``torch.nn.functional.conv2d``) whose use gives no credit.
             Modules imported by the call itself are caught by calling it a second time.
+        mutable: positions or names of the arguments ``fn`` may modify in place (a buffer it
+            is meant to fill, running statistics updated the PyTorch way). Every other NumPy
+            array or tensor argument must be left as the caller gave it.
 
     Raises:
         NotAttempted: ``fn`` is still nbgrader's stub.
-        CheckFailure: ``fn`` is not callable, raised, or used a forbidden op.
+        CheckFailure: ``fn`` is not callable, raised, used a forbidden op or modified an input.
     """
     if not callable(fn):
         fail(f"{code}.not_callable", f"`{what}` doit être une fonction ; reçu un objet de type `{type(fn).__name__}`.")
     spy = _Spy()
     _import_watched_modules(forbidden)
     before = set(sys.modules)
-    result = _call_once(fn, args, kwargs, what, code, forbidden, spy)
+    result, modified = _call_once(fn, args, kwargs, what, code, forbidden, spy, mutable)
     if forbidden and not spy.used and any(r in sys.modules and r not in before for r in _roots(forbidden)):
         # The student imported a framework inside the function: watch it on a second call.
-        result = _call_once(fn, args, kwargs, what, code, forbidden, spy)
+        result, again = _call_once(fn, args, kwargs, what, code, forbidden, spy, mutable)
+        modified = modified or again
     if spy.grader_access:
         names = ", ".join(f"`{n}`" for n in dict.fromkeys(spy.grader_access))
         guard = sys.modules.get("autograder.grading.guard")
@@ -284,19 +290,102 @@ def call_student(
             "(NumPy et des boucles ou des produits matriciels). Cette vérification ne rapporte "
             "pas de point tant que l'opération toute faite est utilisée.",
         )
+    if modified:
+        fail(
+            f"{code}.input_modified",
+            f"`{what}` modifie en place {modified} reçu de l'appelant : même si le résultat est "
+            "juste, les données de l'appelant sont corrompues (un lot d'images qui change après "
+            "un appel, par exemple). Ne modifiez jamais une entrée : travaillez sur une copie "
+            "(`x = x.copy()`, `x = x.clone()`) ou écrivez le résultat dans un nouveau tableau.",
+        )
     return result
 
 
-def _call_once(fn, args, kwargs, what, code, forbidden, spy) -> Any:
-    # Students may modify their inputs in place; every call gets its own copies.
-    args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+def _argument_name(fn: Any, key: int | str) -> str:
+    """``x`` for argument ``key`` (a position or a name) of ``fn`` when its signature says."""
+    if isinstance(key, str):
+        return key
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return params[key].name if key < len(params) else f"n° {key + 1}"
+
+
+def _describe_modified(fn: Any, keys: list[int | str]) -> str:
+    names = ", ".join(f"`{_argument_name(fn, k)}`" for k in keys)
+    return f"son argument {names}" if len(keys) == 1 else f"ses arguments {names}"
+
+
+def _same_tensor(before: Any, after: Any) -> bool:
+    try:
+        a, b = to_numpy(before), to_numpy(after)
+    except Exception:  # noqa: BLE001 - a tensor we cannot read back: not ours to judge
+        return True
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    equal_nan = a.dtype.kind in "fc"
+    return bool(np.array_equal(a, b, equal_nan=equal_nan))
+
+
+def _guarded_inputs(args: tuple, kwargs: dict, mutable: Collection[int | str]) -> tuple[tuple, dict, Callable[[], list]]:
+    """Copies of the NumPy arguments to pass, and a function that lists the inputs modified.
+
+    A NumPy array is passed as a copy (the check's own stays intact whatever the student does)
+    and compared with the original after the call; a PyTorch tensor or a TensorFlow variable is
+    passed as is (a check may look at its ``.grad`` or identity) and compared with a snapshot.
+    """
+    passed: dict[int | str, Any] = {}
+    watched: list[tuple[int | str, Any, Any]] = []  # (key, reference value, object passed)
+    for key, value in [*enumerate(args), *kwargs.items()]:
+        if isinstance(value, np.ndarray):
+            passed[key] = value.copy()
+            if key not in mutable and value.dtype != object:
+                watched.append((key, value, passed[key]))
+            continue
+        passed[key] = value
+        framework = None if key in mutable else _framework_of(value)
+        if framework == "torch":
+            import torch
+
+            if isinstance(value, torch.Tensor) and value.layout == torch.strided:
+                watched.append((key, value.detach().clone(), value))
+        elif framework == "tf":
+            import tensorflow as tf
+
+            if isinstance(value, tf.Variable):  # a tf.Tensor is immutable
+                watched.append((key, value.numpy().copy(), value))
+
+    def modified() -> list[int | str]:
+        return [key for key, before, obj in watched if not _same_tensor(before, obj)]
+
+    new_args = tuple(passed[i] for i in range(len(args)))
+    new_kwargs = {k: passed[k] for k in kwargs}
+    return new_args, new_kwargs, modified
+
+
+def _framework_of(value: Any) -> str | None:
+    from autograder.backends import framework_of
+
+    try:
+        return framework_of(value)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _call_once(fn, args, kwargs, what, code, forbidden, spy, mutable=()) -> tuple[Any, str]:
+    """One call of ``fn``: its result and what it modified in place ("" when nothing)."""
+    args, kwargs, modified = _guarded_inputs(args, kwargs, mutable)
 
     def body() -> Any:
         with _profiled(forbidden, spy), _patched(forbidden, spy):
             return fn(*args, **kwargs)
 
     try:
-        return _isolated(body)
+        result = _isolated(body)
     except NotImplementedError as exc:
         raise NotAttempted(what) from exc
     except CheckFailure:
@@ -305,6 +394,8 @@ def _call_once(fn, args, kwargs, what, code, forbidden, spy) -> Any:
         fail(f"{code}.exception", f"`{what}` s'appelle elle-même sans fin ({describe_exception(exc)}).")
     except Exception as exc:  # noqa: BLE001 - any student error becomes feedback
         fail(f"{code}.exception", f"`{what}` a levé une exception : {describe_exception(exc)}.")
+    keys = modified()
+    return result, (_describe_modified(fn, keys) if keys else "")
 
 
 # ---------------------------------------------------------------------------------------------

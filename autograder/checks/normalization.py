@@ -353,7 +353,9 @@ def _running_diagnoses(x, rm, rv, momentum, what: str) -> list:
 
 
 def _student_forward(fn: Callable, case: BNCase, arrays: tuple, training: bool, what: str) -> tuple[np.ndarray, ...]:
-    got = call_student(fn, *arrays, what="batchnorm_forward", code="batchnorm", forbidden=FORBIDDEN, **case.kwargs(training))
+    # running_mean / running_var may be updated in place, as PyTorch's own batch norm does.
+    got = call_student(fn, *arrays, what="batchnorm_forward", code="batchnorm", forbidden=FORBIDDEN,
+                       mutable=(3, 4, "running_mean", "running_var"), **case.kwargs(training))
     if not isinstance(got, tuple | list) or len(got) != 3:
         fail(
             "batchnorm.type",

@@ -26,6 +26,14 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
     return out.numpy()
 '''
 
+# The right convolution, but the caller's kernel is left flipped (a classic in-place bug).
+FLIP_IN_PLACE = '''
+def convolve1d(x, k):
+    k = np.asarray(k)
+    k[:] = k[::-1].copy()
+    return correlate1d(x, k)
+'''
+
 # name: (grade_id of the solution cell, old text, new text, graded cell that must lose points, code)
 MUTANTS = {
     "flipped-kernel": ("conv2d_forward", "np.tensordot(patch, w, axes", "np.tensordot(patch, w[:, :, ::-1, ::-1], axes", "conv2d-forward", "conv.flip"),
@@ -35,6 +43,7 @@ MUTANTS = {
     "nhwc-output": ("conv2d_forward", "return out + b[None, :, None, None]", "return (out + b[None, :, None, None]).transpose(0, 2, 3, 1)", "conv2d-forward", "conv.layout"),
     "torch-inside": ("conv2d_forward", None, TORCH_INSIDE, "conv2d-forward", "conv.framework_used"),
     "convolve-without-flip": ("convolve1d", "correlate1d(x, np.asarray(k)[::-1])", "correlate1d(x, k)", "conv1d-convolve", "conv1d.flip"),
+    "kernel-flipped-in-place": ("convolve1d", None, FLIP_IN_PLACE, "conv1d-convolve", "conv1d.input_modified"),
     "db-averaged": ("conv2d_backward", "db = dout.sum(axis=(0, 2, 3))", "db = dout.mean(axis=(0, 2, 3))", "conv2d-backward", "conv_backward.db"),
 }
 

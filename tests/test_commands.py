@@ -477,6 +477,8 @@ def test_a_mistyped_assignment_is_answered_with_the_name_meant(tmp_path, capsys,
     assert meant in err
     err = one_line_error(capsys, ["feedback", ASSIGNMENT, "--course", str(synthetic), "--student", "anna"], "feedback")
     assert "(did you mean ana?)" in err
+    err = one_line_error(capsys, ["report", typo, "--course", str(synthetic)], "report")
+    assert meant in err
     shutil.copy2(RELEASE_NB, tmp_path / f"{NOTEBOOK}.ipynb")
     err = one_line_error(capsys, ["validate", str(tmp_path / "convolutoin.ipynb")], "validate")
     assert f" {NOTEBOOK}.ipynb?)" in err or f" {NOTEBOOK}.ipynb ?)" in err, err  # English or French

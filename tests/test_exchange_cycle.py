@@ -161,7 +161,8 @@ def test_report_and_moodle_export_of_the_cycle(cycle, capsys):
     course, _ = cycle
     assert main(["report", ASSIGNMENT, "--course", str(course), "--quiet"]) == 0
     page = (course / "reports" / ASSIGNMENT / "index.html").read_text(encoding="utf-8")
-    assert 'data-student="ben" data-flags="zero late"' in page
+    # ben's 0 is the late penalty's: flagged late (with its delay and penalty), not a bare « zéro »
+    assert 'data-student="ben" data-flags="late"' in page
     assert main(["export", "--course", str(course), "--quiet"]) == 0
     rows = (course / "exports" / "grades_moodle.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].endswith(f",{ASSIGNMENT}")

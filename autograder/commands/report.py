@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
         raise common.usage_error(f"the gradebook of {course} holds no assignment")
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise common.usage_error(f"unknown assignment {unknown[0]!r}; gradebook has: {', '.join(known) or 'none'}")
+        from autograder.cli import suggest
+
+        raise common.usage_error(
+            f"unknown assignment {unknown[0]!r}{suggest(unknown[0], known)}; gradebook has: {', '.join(known) or 'none'}"
+        )
     out = (args.out or course / "reports").expanduser().resolve()
     say = common.printer(args.quiet)
     written = build(course, names, out, say)

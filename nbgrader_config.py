@@ -143,26 +143,20 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
-# Feedback pages work offline (opened from disk, copied, or fetched through the exchange, which
-# copies each .html file alone): the course's page is nbgrader's own with MathJax inlined from
+# Feedback pages work offline and speak French (opened from disk, copied, or fetched through the
+# exchange, which copies each .html file alone): the course's page is nbgrader's own with MathJax inlined from
 # the installed django-static-mathjax package instead of nbconvert's CDN <script>, whatever
 # HTMLExporter.mathjax_url says (nbgrader's template ignores it); see autograder/reports/feedback.py.
 if _kernels:
-    import nbgrader as _nbgrader
+    from autograder.reports.feedback import exporter_config as _feedback_exporter
 
-    import autograder.reports as _reports
-
-    # nbgrader's template (its folder must be named here: nbgrader adds it only when unset)...
-    c.HTMLExporter.template_name = "feedback"
-    # ...rendered through the course's page, which extends it (autograder/reports/templates/feedback/).
-    c.HTMLExporter.template_file = "course_feedback.html.j2"
-    # The course's folder first: its feedback/mathjax.html.j2 replaces nbconvert's CDN loader.
-    c.HTMLExporter.extra_template_basedirs = [
-        os.path.join(os.path.dirname(_reports.__file__), "templates"),
-        os.path.join(os.path.dirname(_nbgrader.__file__), "server_extensions", "formgrader", "templates"),
-    ]
-    # The filter that inlines MathJax in pages with formulas and refuses any remote URL in the head.
-    c.HTMLExporter.filters = {"course_offline_mathjax": "autograder.reports.feedback.offline_mathjax"}
+    # template_name "feedback" (nbgrader's template; its folder must be named: nbgrader adds it
+    # only when unset), template_file: the course's page, which extends it with MathJax inlined
+    # and French labels and numbers; extra_template_basedirs: the course's templates first (its
+    # feedback/mathjax.html.j2 replaces nbconvert's CDN loader), then nbgrader's; filters: the
+    # one that inlines MathJax and refuses any remote URL in the head, French numbers.
+    for _key, _value in _feedback_exporter().items():
+        setattr(c.HTMLExporter, _key, _value)
 
 # ---- Execution --------------------------------------------------------------------------------
 # Training cells of modules 4-7 run up to ~60 s on 2 CPU cores; 5 min leaves room for a loaded

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -147,6 +148,28 @@ def test_feedback_shows_checks_but_no_hidden_test_and_no_solution():
     assert "(test caché)" in david  # hidden checks' messages are feedback, their code is not
     chloe = html_text(pages["chloe"].read_text(encoding="utf-8"))
     assert [ln for ln in solution_lines(SOURCE_NB) if ln in chloe] == []
+
+
+#: What nbgrader's own feedback template writes (nbgrader 0.9.6), and what the course writes instead.
+NBGRADER_ENGLISH = ("Student's answer", "Student's task", "Grade cell", "Test cell", "Comments:", "(Top)",
+                    "Score:", "Written response", "Coding free-response", "Late submission penalty")
+
+
+@pytest.mark.notebook
+def test_feedback_pages_speak_french_with_french_numbers():
+    demo = demo_class()
+    pages = sorted((demo.course / "feedback").glob(f"*/{ASSIGNMENT}/{NOTEBOOK}.html"))
+    assert pages
+    for page in pages:
+        raw = page.read_text(encoding="utf-8")
+        text = html_text(raw)
+        assert [label for label in NBGRADER_ENGLISH if label in text] == [], page
+        assert '<html lang="fr">' in raw, page
+        assert "Votre réponse" in text and text.count("Cellule de test : conv2d-forward-tests") == 1, page
+        assert "(haut de page)" in text, page
+    # Scores with a decimal comma: bruno's partial marks are not integers
+    bruno = html_text((demo.course / "feedback" / "bruno" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text(encoding="utf-8"))
+    assert re.search(r"\(note : \d+,\d+ / 12\)", bruno), re.findall(r"\(note : [^)]*\)", bruno)[:3]
 
 
 @pytest.mark.notebook

@@ -154,7 +154,7 @@ def test_each_student_fetches_feedback_without_hidden_tests(cycle):
         assert leaks(raw, hidden) == [], name
         text = html_text(raw)
         assert "── Résultats" in text, name
-        assert ("Late submission penalty" in text) == (name == "ben"), name
+        assert ("Pénalité de retard" in text) == (name == "ben"), name
 
 
 def test_report_and_moodle_export_of_the_cycle(cycle, capsys):

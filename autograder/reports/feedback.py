@@ -255,7 +255,10 @@ def exporter_config() -> dict[str, Any]:
         "template_name": "feedback",
         "template_file": TEMPLATE_FILE,
         "extra_template_basedirs": [str(TEMPLATES), str(nbgrader_templates())],
-        "filters": {"course_offline_mathjax": "autograder.reports.feedback.offline_mathjax"},
+        "filters": {
+            "course_offline_mathjax": "autograder.reports.feedback.offline_mathjax",
+            "course_number": "autograder.reports.common.fr_number",
+        },
     }
 
 

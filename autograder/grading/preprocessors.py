@@ -61,6 +61,40 @@ def flag_cell(cell: NotebookNode, findings: list[str]) -> None:
     cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=text))
 
 
+def gradebook_cells(resources: dict) -> dict[str, dict] | None:
+    """What the gradebook holds of each released cell of the notebook being converted.
+
+    ``{grade_id: {grade, solution, task, locked, points, cell_type, source, checksum}}`` in the
+    gradebook's row order; None when the gradebook does not know the notebook.
+    """
+    info = resources.get("nbgrader", {})
+    if not info.get("db_url"):
+        return None
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            grades = {c.name: c.max_score for c in notebook.grade_cells}
+            solutions = {c.name for c in notebook.solution_cells}
+            tasks = {c.name for c in notebook.task_cells}
+            return {
+                c.name: {
+                    "grade": c.name in grades,
+                    "solution": c.name in solutions,
+                    "task": c.name in tasks,
+                    "locked": bool(c.locked),
+                    "points": grades.get(c.name),
+                    "cell_type": c.cell_type,
+                    "source": c.source or "",
+                    "checksum": c.checksum,
+                }
+                for c in notebook.source_cells
+            }
+    except MissingEntry:
+        return None
+
+
 class StripExecutionControls(NbGraderPreprocessor):
     """Keep only what grading trusts in a submission's metadata.
 
@@ -79,35 +113,9 @@ class StripExecutionControls(NbGraderPreprocessor):
         for key in list(nb.metadata):
             if key not in self.keep_notebook_keys:
                 del nb.metadata[key]
-        self._truth = self._gradebook_cells(resources)
+        self._truth = gradebook_cells(resources)
         self._seen: set[str] = set()
         return super().preprocess(nb, resources)
-
-    def _gradebook_cells(self, resources: dict) -> dict[str, dict] | None:
-        info = resources.get("nbgrader", {})
-        if not info.get("db_url"):
-            return None
-        from nbgrader.api import Gradebook, MissingEntry
-
-        try:
-            with Gradebook(info["db_url"]) as gb:
-                notebook = gb.find_notebook(info["notebook"], info["assignment"])
-                grades = {c.name: c.max_score for c in notebook.grade_cells}
-                solutions = {c.name for c in notebook.solution_cells}
-                tasks = {c.name for c in notebook.task_cells}
-                return {
-                    c.name: {
-                        "grade": c.name in grades,
-                        "solution": c.name in solutions,
-                        "task": c.name in tasks,
-                        "locked": bool(c.locked),
-                        "points": grades.get(c.name),
-                        "cell_type": c.cell_type,
-                    }
-                    for c in notebook.source_cells
-                }
-        except MissingEntry:
-            return None
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         meta = cell.metadata.get("nbgrader")
@@ -162,36 +170,22 @@ class RestoreCellPositions(NbGraderPreprocessor):
     """
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        info = resources.get("nbgrader", {})
-        if not info.get("db_url"):
+        source = gradebook_cells(resources)
+        if source is None:
             return nb, resources
-        from nbgrader.api import Gradebook, MissingEntry
-
-        try:
-            with Gradebook(info["db_url"]) as gb:
-                notebook = gb.find_notebook(info["notebook"], info["assignment"])
-                grades = {c.name: c.max_score for c in notebook.grade_cells}
-                solutions = {c.name for c in notebook.solution_cells}
-                tasks = {c.name for c in notebook.task_cells}
-                source = {
-                    c.name: {"cell_type": c.cell_type, "locked": bool(c.locked), "source": c.source or "",
-                             "checksum": c.checksum}
-                    for c in notebook.source_cells
-                }
-        except MissingEntry:
-            return nb, resources
-        fixed = {g for g, c in source.items() if (c["locked"] or g in tasks or g in grades) and g not in solutions}
-        restorable = fixed | (set(grades) & solutions)
+        fixed = {g for g, c in source.items() if (c["locked"] or c["task"] or c["grade"]) and not c["solution"]}
+        restorable = fixed | {g for g, c in source.items() if c["grade"] and c["solution"]}
 
         def make_cell(gid: str) -> NotebookNode:
             c = source[gid]
-            meta = {"grade_id": gid, "grade": gid in grades, "solution": gid in solutions, "locked": c["locked"],
-                    "task": gid in tasks, "schema_version": 3, "checksum": c["checksum"]}
-            if gid in grades:
-                meta["points"] = grades[gid]
+            meta = {"grade_id": gid, "grade": c["grade"], "solution": c["solution"], "locked": c["locked"],
+                    "task": c["task"], "schema_version": 3, "checksum": c["checksum"]}
+            if c["grade"]:
+                meta["points"] = c["points"]
             make = nbformat.v4.new_code_cell if c["cell_type"] == "code" else nbformat.v4.new_markdown_cell
             return make(c["source"], metadata={"nbgrader": meta})
 
+        info = resources["nbgrader"]
         coursedir = _course_directory(self.config)
         assignment, name = info["assignment"], info["notebook"]
         candidates = [
